@@ -1,0 +1,52 @@
+# lua2pipe: `make run` serves the example through pdns on 127.0.0.1:5300, `make test` runs every test.
+# Both install what they need: Debian's PowerDNS packages (with apt-get, when run as root and
+# missing) and the Python environment in .venv.
+
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+SYSTEM_PYTHON ?= python3
+DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnsperf
+RUN_PORT  ?= 5300
+EXAMPLE   ?= examples/geo.lua
+
+.PHONY: setup system-packages test lint run bench soak fuzz clean
+
+setup: system-packages $(VENV)/.installed
+
+# Installs the Debian packages that are missing; without root it only says what is missing.
+system-packages:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    for s in pdns pdns-server; do systemctl stop $$s 2>/dev/null || true; done; \
+	  else \
+	    echo "missing Debian packages:$$missing (run make as root, or apt-get install them)"; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $@
+
+test: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest -q -n 2
+
+lint: $(VENV)/.installed
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+run: setup
+	$(PYTHON) examples/serve.py --port $(RUN_PORT) $(EXAMPLE)
+
+bench: setup
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf $(VENV) *.egg-info build .pytest_cache .ruff_cache .hypothesis
