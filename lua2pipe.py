@@ -1,0 +1,597 @@
+"""lua2pipe: run PowerDNS lua2 backend scripts out of process, through the pdns pipe backend.
+
+pdns starts ``lua2pipe SCRIPT [options]`` as its pipe-backend coprocess (``launch=pipe``) and
+talks the pipe protocol (ABI 1 to 5) over stdin and stdout. lua2pipe loads the lua2 script once
+into one Lua state with the environment native ``launch=lua2`` gives it, answers ``Q`` with
+``dns_lookup``, ``AXFR`` with ``dns_list`` and ``CMD`` (``pdnsutil backend-cmd``) with the other
+hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
+
+Sections, in order: settings and errors; logging; the Lua state (environment, script, hook
+dispatcher); answers; the coprocess loop; CMD; the command line. The Lua half lives in
+``lua/environment.lua`` (the AuthLua4 environment) and ``lua/dispatch.lua`` (the hook
+dispatcher: one crossing into Lua per question).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
+
+VERSION = "0.1.0"
+
+# ---------------------------------------------------------------------------------------------
+# Settings and errors
+
+#: ``--lua`` choices and the lupa module each one loads. pdns's Debian build links LuaJIT 2.1.
+LUA_RUNTIMES = {
+    "luajit": "lupa.luajit21",
+    "5.1": "lupa.lua51",
+    "5.2": "lupa.lua52",
+    "5.3": "lupa.lua53",
+    "5.4": "lupa.lua54",
+}
+
+#: The longest protocol line read; pdns's longest question is a CMD line.
+MAX_LINE = 65536
+
+#: Fields of a ``Q`` line for each pipe ABI: ABI 2 adds the local address, ABI 3 the real remote.
+Q_FIELDS = {1: 6, 2: 7, 3: 8, 4: 8, 5: 8}
+
+#: pdns's syslog levels, as ``pdns.loglevels`` names them.
+LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+
+
+def _lua_dir() -> Path:
+    """Where the Lua half is: beside this file in a checkout, under share/ when installed."""
+    here = Path(__file__).resolve().parent / "lua"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "lua2pipe"
+
+
+class Lua2PipeError(Exception):
+    """Base class of lua2pipe's errors."""
+
+
+class ScriptError(Lua2PipeError):
+    """The lua2 script could not be loaded: a syntax error, an error at top level or in
+    ``dns_init``, or a hook missing or of the wrong kind. The message names file and line."""
+
+
+class ProtocolError(Lua2PipeError):
+    """A line from pdns that is not a well-formed question for the negotiated ABI."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging: structlog to stderr (pdns's log), one event per line. structlog is imported at the
+# first event, not at startup: pdns's pipe-timeout runs from the moment it starts lua2pipe.
+
+
+def _escape_controls(text: str) -> str:
+    """Makes control characters visible, so a query cannot forge a log line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+class Log:
+    """The process's logger: ``key=value`` lines by default, JSON lines with ``json=True``.
+
+    ``level`` is pdns's ``loglevel``: events above it are not written, as in pdns.
+    """
+
+    def __init__(self, level: int = 4, json: bool = False, stream: Any = None) -> None:
+        self.level = level
+        self.json = json
+        self.stream = stream
+        self._logger: Any = None
+
+    def _configure(self) -> Any:
+        import structlog
+
+        def clean(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+            for key, value in event.items():
+                if isinstance(value, bytes):
+                    value = value.decode("utf-8", "backslashreplace")
+                if isinstance(value, str):
+                    event[key] = _escape_controls(value)
+            return event
+
+        renderer = (
+            structlog.processors.JSONRenderer()
+            if self.json
+            else structlog.processors.LogfmtRenderer(key_order=["level", "event"], drop_missing=True)
+        )
+        return structlog.wrap_logger(
+            structlog.PrintLogger(self.stream or sys.stderr),
+            processors=[clean, structlog.processors.TimeStamper(fmt="iso"), renderer],
+            context_class=dict,
+        )
+
+    def __call__(self, level: int, event: str, *, force: bool = False, **fields: Any) -> None:
+        """Writes one event at pdns syslog ``level`` (0 emergency ... 7 debug); ``force``
+        writes it whatever the level (query logging)."""
+        if level > self.level and not force:
+            return
+        if self._logger is None:
+            self._logger = self._configure()
+        name = LOG_LEVELS[min(max(level, 0), 7)]
+        self._logger.msg(event, level=name, program="lua2pipe", **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Lua state: one runtime, the AuthLua4 environment, the script, and the hook dispatcher.
+
+
+def _deny_attribute(_obj: Any, _name: Any, _is_setting: bool) -> Any:
+    # Lua holds the Python callbacks of the host table; without this filter a script could walk
+    # a callback's attributes (__globals__ ...) back into Python.
+    raise AttributeError("Python attributes are not reachable from Lua")
+
+
+class Script:
+    """One lua2 script loaded into its own Lua state, ready to answer.
+
+    Loading runs the script, then native lua2's post-load step: the hooks are captured,
+    ``dns_init`` runs, and a missing ``dns_lookup`` (or ``dns_dnssec`` without the hooks it
+    needs) is a :class:`ScriptError`.
+    """
+
+    def __init__(self, path: str, *, lua: str = "luajit", log: Log | None = None,
+                 max_memory_mb: int | None = None) -> None:
+        import importlib
+
+        self.path = path
+        self.runtime_name = lua
+        self.log = log or Log()
+        lupa = importlib.import_module(LUA_RUNTIMES[lua])
+        self.lua = lupa.LuaRuntime(
+            encoding=None,
+            unpack_returned_tuples=True,
+            register_eval=False,
+            register_builtins=False,
+            attribute_filter=_deny_attribute,
+            max_memory=max_memory_mb * 1024 * 1024 if max_memory_mb else None,
+        )
+        self.LuaError = lupa.LuaError
+        self.version = self.lua.eval("jit and jit.version or _VERSION").decode()
+        lua_globals = self.lua.globals()
+        lua_globals.python = None
+        self._load_chunk = self.lua.eval(
+            "function(source, name)"
+            " local chunk, err = (loadstring or load)(source, name)"
+            " if not chunk then error(err, 0) end"
+            " return chunk end"
+        )
+        self._run_chunk = self.lua.eval(
+            "function(chunk) local ok, err = pcall(chunk)"
+            " if not ok then error(tostring(err), 0) end end"
+        )
+        lua_dir = _lua_dir()
+        environment = self._chunk(lua_dir / "environment.lua")()
+        host = self.lua.table_from({
+            b"log": self._lua_log,
+            b"resolve": self._lua_resolve,
+            b"parse_content": self._lua_parse_content,
+            b"random_seed": int.from_bytes(os.urandom(4), "little"),
+        })
+        environment.install(host, lua_globals)
+        try:
+            source = Path(path).read_bytes()
+        except OSError as exc:
+            raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
+        chunk_name = b"@" + os.fsencode(path)
+        before_script = self.lua.eval("function(G) local copy = {} for k, v in pairs(G) do copy[k] = v end"
+                                      " return copy end")(lua_globals)
+        try:
+            self._run_chunk(self._load_chunk(source, chunk_name))
+        except self.LuaError as exc:
+            raise ScriptError(_lua_message(exc)) from None
+        self.dispatch = self._chunk(lua_dir / "dispatch.lua")(environment, lua_globals, before_script)
+        try:
+            hooks, dnssec = self.dispatch.capture(chunk_name)
+        except self.LuaError as exc:
+            raise ScriptError(_lua_message(exc)) from None
+        self.hooks: list[str] = hooks.decode().split()
+        self.dnssec: bool = bool(dnssec)
+        if self.dnssec and "dns_get_domain_keys" not in self.hooks:
+            self.log(4, "dns_get_domain_keys missing - cannot do live signing", script=path)
+
+    def _chunk(self, path: Path) -> Any:
+        return self._load_chunk(path.read_bytes(), b"=" + path.name.encode())
+
+    def set_abi(self, abi: int) -> None:
+        """Tells the dispatcher which answer layout pdns asked for in HELO."""
+        self.dispatch.set_abi(abi)
+
+    def deinit(self) -> str | None:
+        """Runs ``dns_deinit``; returns the error message if it failed."""
+        why = self.dispatch.deinit()
+        return why.decode("utf-8", "backslashreplace") if why else None
+
+    # Callbacks the environment calls (host table of environment.lua).
+
+    def _lua_log(self, level: Any, message: bytes) -> None:
+        self.log(int(level), message.decode("utf-8", "backslashreplace"), source="script")
+
+    def _lua_resolve(self, qname: bytes, qtype: int) -> Any:
+        import dns.resolver
+
+        try:
+            answer = dns.resolver.resolve(qname.decode(), int(qtype), raise_on_no_answer=False)
+        except Exception as exc:  # the script sees an empty result, the log sees why
+            self.log(4, "resolve failed", qname=qname, qtype=int(qtype), error=str(exc))
+            return self.lua.table_from([])
+        rows = [
+            self.lua.table_from({
+                b"name": rrset.name.to_text().encode(),
+                b"type": rrset.rdtype,
+                b"ttl": rrset.ttl,
+                b"content": rdata.to_text().encode(),
+            })
+            for rrset in answer.response.answer
+            for rdata in rrset
+        ]
+        return self.lua.table_from(rows)
+
+    def _lua_parse_content(self, code: int, content: bytes) -> bytes:
+        import dns.exception
+        import dns.rdata
+
+        try:
+            rdata = dns.rdata.from_text(1, int(code), content.decode("utf-8", "surrogateescape"))
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise ValueError(
+                f"Parsing record content (try 'pdnsutil check-zone'): {exc}"
+            ) from None
+        return rdata.to_text().encode()
+
+
+def _lua_message(exc: Exception) -> str:
+    message = exc.args[0] if exc.args else str(exc)
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "backslashreplace")
+    return str(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers. Every answer ends in END, or in FAIL after a LOG line that says why; FAIL is never
+# followed by END except after a zone-walk SOA question (type SOA, id -1), where pdns's getSOA
+# drains one more line (spec 1.7).
+
+
+def log_line(reason: str | bytes) -> bytes:
+    """A ``LOG`` answer line: one line, control bytes escaped, never empty (pdns desyncs on a
+    bare LOG)."""
+    if isinstance(reason, str):
+        reason = reason.encode("utf-8", "backslashreplace")
+    if not reason.isascii() or any(b < 32 or b == 127 for b in reason):
+        reason = "".join(
+            chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in reason
+        ).encode()
+    return b"LOG\t" + (reason or b"error") + b"\n"
+
+
+def fail_answer(reason: str | bytes, zone_walk: bool = False) -> bytes:
+    """``LOG`` + ``FAIL`` (+ ``END`` for a zone-walk SOA question)."""
+    return log_line(reason) + (b"FAIL\nEND\n" if zone_walk else b"FAIL\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The coprocess loop.
+
+
+def _parse_id(field: bytes) -> int:
+    if field.isdigit() or (field[:1] == b"-" and field[1:].isdigit()):
+        value = int(field)
+        if -(2**31) <= value < 2**31:
+            return value
+    raise ProtocolError(f"zone id {field.decode('ascii', 'backslashreplace')!r} is not a 32-bit integer")
+
+
+def private_protocol_streams() -> tuple[BinaryIO, int]:
+    """Takes the protocol's stdin and stdout for lua2pipe alone.
+
+    Returns private duplicates of fds 0 and 1, then points fd 0 at /dev/null and fd 1 at stderr,
+    so nothing a script does (print, io.write, io.read, a C module) can reach the protocol.
+    """
+    protocol_in = os.dup(0)
+    protocol_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return os.fdopen(protocol_in, "rb", buffering=MAX_LINE), protocol_out
+
+
+class Coprocess:
+    """Serves the pipe protocol for one :class:`Script` (or a load error) on two streams.
+
+    ``script`` is the loaded script, or the :class:`ScriptError` that prevented loading: then
+    HELO answers FAIL and every question answers LOG + FAIL naming the error, so pdns's log
+    says why instead of timing out.
+    """
+
+    def __init__(self, script: Script | ScriptError, input: BinaryIO, output: int | BinaryIO,
+                 *, log: Log | None = None, query_logging: bool = False) -> None:
+        self.script = script
+        self.input = input
+        self.log = log or Log()
+        self.query_logging = query_logging
+        if isinstance(output, int):
+            fd = output
+            self.write: Callable[[bytes], Any] = lambda data: _write_all(fd, data)
+        else:
+            self.write = lambda data: (output.write(data), output.flush())
+        self.abi = 0
+        self.questions = 0
+        self.failures = 0
+        self.started = time.monotonic()
+        self.commands = Commands(self)
+
+    # -- reading
+
+    def _read_line(self) -> bytes | None:
+        """The next line without its newline; None at EOF. Raises ProtocolError for an
+        over-long line (after skipping the rest of it)."""
+        line = self.input.readline(MAX_LINE + 1)
+        if not line:
+            return None
+        if line[-1:] == b"\n":
+            return line[:-1]
+        if len(line) <= MAX_LINE:
+            return line  # the last line, without newline
+        while line and line[-1:] != b"\n":
+            line = self.input.readline(MAX_LINE)
+        raise ProtocolError(f"line longer than {MAX_LINE} bytes")
+
+    # -- the loop
+
+    def serve(self) -> int:
+        """Answers questions until EOF. Returns the process exit code."""
+        if not self._handshake():
+            return 1
+        read_line = self._read_line
+        answer = self.answer
+        write = self.write
+        while True:
+            try:
+                line = read_line()
+            except ProtocolError as exc:
+                self.failures += 1
+                write(fail_answer(str(exc)))
+                continue
+            if line is None:
+                break
+            write(answer(line))
+        if isinstance(self.script, Script):
+            why = self.script.deinit()
+            if why:
+                self.log(3, "dns_deinit failed", error=why)
+        return 0
+
+    def _handshake(self) -> bool:
+        try:
+            line = self._read_line()
+        except ProtocolError:
+            line = b""
+        if line is None:
+            return False
+        fields = line.split(b"\t")
+        abi = int(fields[1]) if len(fields) == 2 and fields[0] == b"HELO" and fields[1].isdigit() else 0
+        if abi not in Q_FIELDS or isinstance(self.script, ScriptError):
+            if isinstance(self.script, ScriptError):
+                self.abi = abi if abi in Q_FIELDS else 5
+                self.write(b"FAIL\n")
+                return True  # keep answering, each question naming the load error
+            self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
+            self.write(b"FAIL\n")
+            # pdns's documented contract: read one more line, then wait to be terminated.
+            while self.input.readline(MAX_LINE) or False:
+                pass
+            return False
+        self.abi = abi
+        self.script.set_abi(abi)
+        script = self.script
+        self.write(
+            f"OK\tlua2pipe {VERSION} ({script.version}) serving {script.path}\n".encode(
+                "utf-8", "backslashreplace"
+            )
+        )
+        return True
+
+    def answer(self, line: bytes) -> bytes:
+        """The complete answer text to one protocol line."""
+        fields = line.split(b"\t")
+        tag = fields[0]
+        try:
+            if tag == b"Q":
+                return self._lookup(fields)
+            if tag == b"AXFR":
+                return self._list(fields)
+            if tag == b"CMD" and self.abi >= 5:
+                return self.commands.run(line[4:])
+            self._check_text(line)
+            if not line:
+                raise ProtocolError("empty line")
+            raise ProtocolError(f"unknown question {tag.decode('ascii', 'backslashreplace')!r}"
+                                + (" (CMD needs pipe-abi-version=5)" if tag == b"CMD" else ""))
+        except ProtocolError as exc:
+            self.failures += 1
+            return fail_answer(f"malformed question: {exc}")
+
+    @staticmethod
+    def _check_text(line: bytes) -> None:
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError("line is not valid UTF-8") from None
+
+    def _lookup(self, fields: list[bytes]) -> bytes:
+        abi = self.abi
+        if len(fields) != Q_FIELDS[abi]:
+            raise ProtocolError(f"Q at pipe ABI {abi} has {Q_FIELDS[abi]} fields, this one {len(fields)}")
+        if fields[2] != b"IN":
+            raise ProtocolError(f"qclass {fields[2].decode('ascii', 'backslashreplace')!r} is not IN")
+        self._check_text(b"".join(fields))
+        zone_id = _parse_id(fields[4])
+        self.questions += 1
+        if isinstance(self.script, ScriptError):
+            self.failures += 1
+            return fail_answer(f"script not loaded: {self.script}", fields[3] == b"SOA" and zone_id == -1)
+        answer = self.script.dispatch.lookup(
+            fields[1], fields[3], zone_id, fields[5],
+            fields[6] if abi >= 2 else None, fields[7] if abi >= 3 else None,
+        )
+        if self.query_logging:
+            self._log_question("lookup", fields[1], fields[3], zone_id, answer)
+        if type(answer) is bytes:
+            return answer
+        self.failures += 1
+        return fail_answer(answer[1], fields[3] == b"SOA" and zone_id == -1)
+
+    def _list(self, fields: list[bytes]) -> bytes:
+        expected = 3 if self.abi >= 4 else 2
+        if len(fields) != expected:
+            raise ProtocolError(f"AXFR at pipe ABI {self.abi} has {expected} fields, this one {len(fields)}")
+        self._check_text(b"".join(fields))
+        zone_id = _parse_id(fields[1])
+        self.questions += 1
+        if isinstance(self.script, ScriptError):
+            self.failures += 1
+            return fail_answer(f"script not loaded: {self.script}")
+        zone = fields[2] if self.abi >= 4 else None
+        answer = self.script.dispatch.list(zone_id, zone)
+        if self.query_logging:
+            self._log_question("list", zone or b"", b"AXFR", zone_id, answer)
+        if type(answer) is bytes:
+            return answer
+        self.failures += 1
+        return fail_answer(answer[1])
+
+    def _log_question(self, hook: str, qname: bytes, qtype: bytes, zone_id: int, answer: Any) -> None:
+        if type(answer) is bytes:
+            self.log(6, f"[lua2] {hook}", force=True, qname=qname, qtype=qtype, domain_id=zone_id,
+                     result=answer.decode("utf-8", "backslashreplace").rstrip("\n").split("\n"))
+        else:
+            self.log(6, f"[lua2] {hook} failed", force=True, qname=qname, qtype=qtype, domain_id=zone_id,
+                     error=answer[1])
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    while written < len(data):
+        data = data[written:]
+        written = os.write(fd, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# CMD: ``pdnsutil backend-cmd pipe 'COMMAND ARGS'`` (pipe ABI 5). The answer is lines, then END.
+# A built-in command name wins; any other first word is native lua2's backend-cmd: a function
+# the script defined, called with the rest of the text.
+
+
+class Commands:
+    """The CMD surface of one coprocess."""
+
+    def __init__(self, coprocess: Coprocess) -> None:
+        self.coprocess = coprocess
+        self.builtins: dict[str, tuple[Callable[[str], str], str]] = {
+            "help": (self.help, "help: list the commands"),
+            "version": (self.version, "version: lua2pipe, Lua runtime and script"),
+        }
+
+    def run(self, text: bytes) -> bytes:
+        """The whole CMD answer to ``text`` (what followed ``CMD<TAB>``)."""
+        try:
+            command = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return _cmd_answer("error: command is not valid UTF-8")
+        word, _, argument = command.partition(" ") if " " in command else command.partition("\t")
+        if word in self.builtins:
+            return _cmd_answer(self.builtins[word][0](argument))
+        script = self.coprocess.script
+        if isinstance(script, ScriptError):
+            return _cmd_answer(f"error: script not loaded: {script}")
+        result = script.dispatch.call_script_function(word.encode(), argument.encode())
+        if type(result) is bytes:
+            return _cmd_answer(result.decode("utf-8", "backslashreplace"))
+        return _cmd_answer(result[1].decode("utf-8", "backslashreplace"))
+
+    def help(self, _argument: str) -> str:
+        lines = [usage for _, usage in self.builtins.values()]
+        lines.append("NAME ARGS: call the script's function NAME with ARGS as one string (as native lua2)")
+        return "\n".join(lines)
+
+    def version(self, _argument: str) -> str:
+        script = self.coprocess.script
+        if isinstance(script, ScriptError):
+            return f"lua2pipe {VERSION}, script not loaded"
+        return f"lua2pipe {VERSION} {script.version} {script.path}"
+
+
+def _cmd_answer(text: str) -> bytes:
+    """CMD answer lines: pdns reads until a line that is exactly END and strips trailing white
+    space, so a result line "END" is sent as " END"."""
+    lines = [" END" if line.rstrip() == "END" else line for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace") + b"END\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line. ``lua2pipe SCRIPT [options]`` is the coprocess pdns runs.
+
+
+def _parser() -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="lua2pipe",
+        description="PowerDNS pipe-backend coprocess running a lua2 backend script. "
+        "pdns.conf: launch=pipe, pipe-command=/abs/path/lua2pipe /abs/path/zone.lua, "
+        "pipe-abi-version=5, zone-cache-refresh-interval=0.",
+        epilog="Debugging from a shell: "
+        "printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' "
+        "| lua2pipe zone.lua",
+    )
+    parser.add_argument("script", help="the lua2 script (the file lua2-filename would name)")
+    parser.add_argument("--lua", choices=sorted(LUA_RUNTIMES), default="luajit",
+                        help="Lua runtime (default: luajit, LuaJIT 2.1 as pdns links it)")
+    parser.add_argument("--query-logging", action="store_true",
+                        help="log every hook call and its result (as lua2-query-logging=yes)")
+    parser.add_argument("--loglevel", type=int, default=4, choices=range(8), metavar="0-7",
+                        help="highest syslog level written, as pdns's loglevel (default 4: warnings)")
+    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
+                        help="log lines as key=value (default) or JSON")
+    parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lua2pipe`` executable."""
+    args = _parser().parse_args(argv)
+    log = Log(level=args.loglevel, json=args.log_format == "json")
+    protocol_in, protocol_out = private_protocol_streams()
+    script: Script | ScriptError
+    try:
+        script = Script(args.script, lua=args.lua, log=log)
+    except ScriptError as exc:
+        log(3, "script failed to load", script=args.script, error=str(exc))
+        script = exc
+    coprocess = Coprocess(script, protocol_in, protocol_out, log=log, query_logging=args.query_logging)
+    try:
+        return coprocess.serve()
+    except BrokenPipeError:
+        return 0  # pdns went away
+
+
+if __name__ == "__main__":
+    sys.exit(main())
