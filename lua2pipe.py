@@ -547,38 +547,50 @@ def _cmd_answer(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# The command line. ``lua2pipe SCRIPT [options]`` is the coprocess pdns runs.
+# The command line. ``lua2pipe SCRIPT [options]`` is the coprocess pdns runs; the subcommands
+# (``lua2pipe COMMAND --help``) serve operators in a shell, with the same script loading.
 
 
-def _parser() -> Any:
+def _coprocess_parser() -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="lua2pipe",
+        usage=f"lua2pipe SCRIPT [options]\n       lua2pipe {{{','.join(SUBCOMMANDS)}}} ...",
         description="PowerDNS pipe-backend coprocess running a lua2 backend script. "
         "pdns.conf: launch=pipe, pipe-command=/abs/path/lua2pipe /abs/path/zone.lua, "
-        "pipe-abi-version=5, zone-cache-refresh-interval=0.",
+        "pipe-abi-version=5, zone-cache-refresh-interval=0. "
+        "Subcommands for a shell: " + "; ".join(f"{name}: {doc}" for name, (_, doc) in SUBCOMMANDS.items()),
         epilog="Debugging from a shell: "
         "printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' "
         "| lua2pipe zone.lua",
     )
     parser.add_argument("script", help="the lua2 script (the file lua2-filename would name)")
-    parser.add_argument("--lua", choices=sorted(LUA_RUNTIMES), default="luajit",
-                        help="Lua runtime (default: luajit, LuaJIT 2.1 as pdns links it)")
+    add_script_options(parser)
     parser.add_argument("--query-logging", action="store_true",
                         help="log every hook call and its result (as lua2-query-logging=yes)")
-    parser.add_argument("--loglevel", type=int, default=4, choices=range(8), metavar="0-7",
-                        help="highest syslog level written, as pdns's loglevel (default 4: warnings)")
-    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
-                        help="log lines as key=value (default) or JSON")
     parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lua2pipe`` executable."""
-    args = _parser().parse_args(argv)
-    log = Log(level=args.loglevel, json=args.log_format == "json")
+def add_script_options(parser: Any) -> None:
+    """The options every mode shares: how the script is loaded and how lua2pipe logs."""
+    parser.add_argument("--lua", choices=sorted(LUA_RUNTIMES), default="luajit",
+                        help="Lua runtime (default: luajit, LuaJIT 2.1 as pdns links it)")
+    parser.add_argument("--loglevel", type=int, default=4, choices=range(8), metavar="0-7",
+                        help="highest syslog level written, as pdns's loglevel (default 4: warnings)")
+    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
+                        help="log lines as key=value (default) or JSON")
+
+
+def log_from_args(args: Any) -> Log:
+    return Log(level=args.loglevel, json=args.log_format == "json")
+
+
+def serve_main(argv: list[str]) -> int:
+    """``lua2pipe SCRIPT [options]``: the coprocess."""
+    args = _coprocess_parser().parse_args(argv)
+    log = log_from_args(args)
     protocol_in, protocol_out = private_protocol_streams()
     script: Script | ScriptError
     try:
@@ -591,6 +603,18 @@ def main(argv: list[str] | None = None) -> int:
         return coprocess.serve()
     except BrokenPipeError:
         return 0  # pdns went away
+
+
+#: ``lua2pipe NAME ...``: the handler (given the remaining arguments) and a one-line summary.
+SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lua2pipe`` executable."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]][0](argv[1:])
+    return serve_main(argv)
 
 
 if __name__ == "__main__":
