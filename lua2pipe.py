@@ -14,12 +14,16 @@ dispatcher: one crossing into Lua per question).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 __all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
 
@@ -284,7 +288,9 @@ def fail_answer(reason: str | bytes, zone_walk: bool = False) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# The coprocess loop.
+# The coprocess loop. pdns asks one question at a time and waits for its answer, bounded by
+# pipe-timeout; a watchdog thread answers for a hook that runs past --max-query-ms and then
+# replaces the process image (same pid, same pipes) to get a fresh Lua state.
 
 
 def _parse_id(field: bytes) -> int:
@@ -295,7 +301,55 @@ def _parse_id(field: bytes) -> int:
     raise ProtocolError(f"zone id {field.decode('ascii', 'backslashreplace')!r} is not a 32-bit integer")
 
 
-def private_protocol_streams() -> tuple[BinaryIO, int]:
+class LineReader:
+    """Protocol lines from a file descriptor.
+
+    Unlike a buffered file, it keeps what was read but not yet answered visible (``pending``),
+    so a restart after a runaway hook hands those bytes to the new process image.
+    """
+
+    def __init__(self, fd: int, pending: bytes = b"") -> None:
+        self.fd = fd
+        self.buffer = pending
+        self.position = 0
+
+    @property
+    def pending(self) -> bytes:
+        return self.buffer[self.position:]
+
+    def readline(self) -> bytes | None:
+        """The next line without its newline (the last one may lack it); None at EOF.
+
+        Raises ProtocolError for a line over MAX_LINE bytes, after skipping the rest of it.
+        """
+        buffer, start = self.buffer, self.position
+        end = buffer.find(b"\n", start)
+        while end < 0:
+            searched = len(buffer)
+            if searched - start > MAX_LINE:
+                self._skip_line()
+                raise ProtocolError(f"line longer than {MAX_LINE} bytes")
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.buffer, self.position = b"", 0
+                return buffer[start:] or None
+            buffer = buffer[start:] + chunk
+            end = buffer.find(b"\n", searched - start)
+            start = 0
+            self.buffer, self.position = buffer, 0
+        self.position = end + 1
+        return buffer[start:end]
+
+    def _skip_line(self) -> None:
+        while True:
+            chunk = os.read(self.fd, 65536)
+            end = chunk.find(b"\n")
+            if not chunk or end >= 0:
+                self.buffer, self.position = chunk[end + 1:] if chunk else b"", 0
+                return
+
+
+def private_protocol_streams() -> tuple[int, int]:
     """Takes the protocol's stdin and stdout for lua2pipe alone.
 
     Returns private duplicates of fds 0 and 1, then points fd 0 at /dev/null and fd 1 at stderr,
@@ -307,69 +361,71 @@ def private_protocol_streams() -> tuple[BinaryIO, int]:
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)
-    return os.fdopen(protocol_in, "rb", buffering=MAX_LINE), protocol_out
+    return protocol_in, protocol_out
 
 
 class Coprocess:
-    """Serves the pipe protocol for one :class:`Script` (or a load error) on two streams.
+    """Serves the pipe protocol for one :class:`Script` (or a load error) on two descriptors.
 
     ``script`` is the loaded script, or the :class:`ScriptError` that prevented loading: then
     HELO answers FAIL and every question answers LOG + FAIL naming the error, so pdns's log
-    says why instead of timing out.
+    says why instead of timing out. ``resume_abi`` continues a session after a restart (no HELO).
     """
 
-    def __init__(self, script: Script | ScriptError, input: BinaryIO, output: int | BinaryIO,
-                 *, log: Log | None = None, query_logging: bool = False) -> None:
+    def __init__(self, script: Script | ScriptError, input_fd: int, output_fd: int, *,
+                 log: Log | None = None, query_logging: bool = False, max_query_ms: int = 0,
+                 restart_argv: list[str] | None = None, resume_abi: int = 0,
+                 pending: bytes = b"") -> None:
         self.script = script
-        self.input = input
+        self.reader = LineReader(input_fd, pending)
+        self.output_fd = output_fd
         self.log = log or Log()
         self.query_logging = query_logging
-        if isinstance(output, int):
-            fd = output
-            self.write: Callable[[bytes], Any] = lambda data: _write_all(fd, data)
-        else:
-            self.write = lambda data: (output.write(data), output.flush())
-        self.abi = 0
+        self.abi = resume_abi
         self.questions = 0
         self.failures = 0
+        self.latencies: deque[float] = deque(maxlen=10000)
         self.started = time.monotonic()
         self.commands = Commands(self)
+        # Shared with the watchdog: the question in hand and when it started (0.0: none), and
+        # the lock that makes "answer it" happen once, by the loop or by the watchdog.
+        self.in_hand = b""
+        self.busy_since = 0.0
+        self.answer_lock = threading.Lock()
+        self.watchdog = Watchdog(self, max_query_ms / 1000, restart_argv)
 
-    # -- reading
-
-    def _read_line(self) -> bytes | None:
-        """The next line without its newline; None at EOF. Raises ProtocolError for an
-        over-long line (after skipping the rest of it)."""
-        line = self.input.readline(MAX_LINE + 1)
-        if not line:
-            return None
-        if line[-1:] == b"\n":
-            return line[:-1]
-        if len(line) <= MAX_LINE:
-            return line  # the last line, without newline
-        while line and line[-1:] != b"\n":
-            line = self.input.readline(MAX_LINE)
-        raise ProtocolError(f"line longer than {MAX_LINE} bytes")
+    def write(self, data: bytes) -> None:
+        _write_all(self.output_fd, data)
 
     # -- the loop
 
     def serve(self) -> int:
         """Answers questions until EOF. Returns the process exit code."""
-        if not self._handshake():
+        if not self.abi and not self._handshake():
             return 1
-        read_line = self._read_line
+        self.watchdog.start()
+        readline = self.reader.readline
         answer = self.answer
-        write = self.write
+        output_fd = self.output_fd
+        lock = self.answer_lock
+        clock = time.monotonic
+        record_latency = self.latencies.append
         while True:
             try:
-                line = read_line()
+                line = readline()
             except ProtocolError as exc:
                 self.failures += 1
-                write(fail_answer(str(exc)))
+                self.write(fail_answer(str(exc)))
                 continue
             if line is None:
                 break
-            write(answer(line))
+            self.in_hand = line
+            started = self.busy_since = clock()
+            text = answer(line)
+            with lock:
+                self.busy_since = 0.0
+                _write_all(output_fd, text)
+            record_latency(clock() - started)
         if isinstance(self.script, Script):
             why = self.script.deinit()
             if why:
@@ -378,33 +434,34 @@ class Coprocess:
 
     def _handshake(self) -> bool:
         try:
-            line = self._read_line()
+            line = self.reader.readline()
         except ProtocolError:
             line = b""
         if line is None:
             return False
         fields = line.split(b"\t")
         abi = int(fields[1]) if len(fields) == 2 and fields[0] == b"HELO" and fields[1].isdigit() else 0
-        if abi not in Q_FIELDS or isinstance(self.script, ScriptError):
-            if isinstance(self.script, ScriptError):
-                self.abi = abi if abi in Q_FIELDS else 5
-                self.write(b"FAIL\n")
-                return True  # keep answering, each question naming the load error
+        if abi not in Q_FIELDS:
             self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
             self.write(b"FAIL\n")
             # pdns's documented contract: read one more line, then wait to be terminated.
-            while self.input.readline(MAX_LINE) or False:
-                pass
+            with contextlib.suppress(ProtocolError):
+                while self.reader.readline() is not None:
+                    pass
             return False
         self.abi = abi
+        if isinstance(self.script, ScriptError):
+            self.write(b"FAIL\n")
+            return True  # keep answering, each question naming the load error
         self.script.set_abi(abi)
-        script = self.script
-        self.write(
-            f"OK\tlua2pipe {VERSION} ({script.version}) serving {script.path}\n".encode(
-                "utf-8", "backslashreplace"
-            )
-        )
+        self.write(self.banner())
         return True
+
+    def banner(self) -> bytes:
+        script = self.script
+        version = script.version if isinstance(script, Script) else "script not loaded"
+        return f"OK\tlua2pipe {VERSION} ({version}) serving {script.path}\n".encode(
+            "utf-8", "backslashreplace")
 
     def answer(self, line: bytes) -> bytes:
         """The complete answer text to one protocol line."""
@@ -492,6 +549,66 @@ def _write_all(fd: int, data: bytes) -> None:
         written = os.write(fd, data)
 
 
+class Watchdog:
+    """Keeps pdns's clock: answers for a hook that overruns, and handles SIGTERM.
+
+    It polls (the loop only stores a start time per question, so the hot path pays nothing for
+    it) and waits for SIGTERM in the same call. LuaJIT runs no debug hooks inside compiled
+    loops and lupa releases the GIL while Lua runs, so a thread is what can act on a runaway
+    ``while true do end``: it answers LOG + FAIL in time, then re-executes lua2pipe over the same
+    pipes, handing over the ABI and any unread input, for a fresh Lua state.
+    """
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self, coprocess: Coprocess, limit_seconds: float, restart_argv: list[str] | None) -> None:
+        self.coprocess = coprocess
+        self.limit = limit_seconds
+        self.restart_argv = restart_argv
+        self.thread = threading.Thread(target=self._run, name="lua2pipe-watchdog", daemon=True)
+
+    def start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM must reach this thread's sigtimedwait even while the main thread runs Lua.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        self.thread.start()
+
+    def _run(self) -> None:
+        coprocess = self.coprocess
+        while True:
+            if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
+                coprocess.log(6, "SIGTERM: exiting")
+                os._exit(0)
+            started = coprocess.busy_since
+            if not self.limit or not started or time.monotonic() - started < self.limit:
+                continue
+            with coprocess.answer_lock:
+                if coprocess.busy_since != started:
+                    continue  # answered meanwhile
+                self._answer_for_runaway()
+
+    def _answer_for_runaway(self) -> None:
+        coprocess = self.coprocess
+        limit_ms = round(self.limit * 1000)
+        reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
+        coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
+        fields = coprocess.in_hand.split(b"\t")
+        zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
+        try:
+            _write_all(coprocess.output_fd, fail_answer(reason, zone_walk))
+        except OSError:
+            os._exit(0)
+        if not self.restart_argv:
+            os._exit(1)
+        pending = os.memfd_create("lua2pipe-pending", 0)
+        os.write(pending, coprocess.reader.pending)
+        os.lseek(pending, 0, os.SEEK_SET)
+        os.dup2(coprocess.reader.fd, 0)
+        os.dup2(coprocess.output_fd, 1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
+
+
 # ---------------------------------------------------------------------------------------------
 # CMD: ``pdnsutil backend-cmd pipe 'COMMAND ARGS'`` (pipe ABI 5). The answer is lines, then END.
 # A built-in command name wins; any other first word is native lua2's backend-cmd: a function
@@ -569,7 +686,12 @@ def _coprocess_parser() -> Any:
     add_script_options(parser)
     parser.add_argument("--query-logging", action="store_true",
                         help="log every hook call and its result (as lua2-query-logging=yes)")
+    parser.add_argument("--max-query-ms", type=int, default=1000, metavar="MS",
+                        help="answer LOG + FAIL for a hook still running after MS milliseconds and "
+                        "restart with a fresh Lua state (default 1000, below pdns's pipe-timeout of "
+                        "2000; 0 disables)")
     parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
+    parser.add_argument("--resume", help=argparse.SUPPRESS)  # ABI:FD, set by the watchdog
     return parser
 
 
@@ -581,6 +703,9 @@ def add_script_options(parser: Any) -> None:
                         help="highest syslog level written, as pdns's loglevel (default 4: warnings)")
     parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
                         help="log lines as key=value (default) or JSON")
+    parser.add_argument("--max-memory", type=int, metavar="MB",
+                        help="cap the Lua heap at MB megabytes; a hook exceeding it fails its "
+                        "question (default: no cap)")
 
 
 def log_from_args(args: Any) -> Log:
@@ -591,14 +716,28 @@ def serve_main(argv: list[str]) -> int:
     """``lua2pipe SCRIPT [options]``: the coprocess."""
     args = _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
+    if args.resume:
+        abi, pending_fd = (int(part) for part in args.resume.split(":"))
+        with os.fdopen(pending_fd, "rb") as pending_file:
+            pending = pending_file.read()
+    else:
+        abi, pending = 0, b""
     protocol_in, protocol_out = private_protocol_streams()
     script: Script | ScriptError
     try:
-        script = Script(args.script, lua=args.lua, log=log)
+        script = Script(args.script, lua=args.lua, log=log, max_memory_mb=args.max_memory)
+        if abi:
+            script.set_abi(abi)
     except ScriptError as exc:
         log(3, "script failed to load", script=args.script, error=str(exc))
         script = exc
-    coprocess = Coprocess(script, protocol_in, protocol_out, log=log, query_logging=args.query_logging)
+    interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
+    resume_index = argv.index("--resume") if args.resume else len(argv)
+    coprocess = Coprocess(
+        script, protocol_in, protocol_out, log=log, query_logging=args.query_logging,
+        max_query_ms=args.max_query_ms, resume_abi=abi, pending=pending,
+        restart_argv=[*interpreter, os.path.abspath(__file__), *argv[:resume_index]],
+    )
     try:
         return coprocess.serve()
     except BrokenPipeError:
