@@ -468,13 +468,17 @@ class Coprocess:
         fields = line.split(b"\t")
         tag = fields[0]
         try:
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ProtocolError("line is not valid UTF-8") from None
             if tag == b"Q":
                 return self._lookup(fields)
             if tag == b"AXFR":
                 return self._list(fields)
             if tag == b"CMD" and self.abi >= 5:
                 return self.commands.run(line[4:])
-            self._check_text(line)
             if not line:
                 raise ProtocolError("empty line")
             raise ProtocolError(f"unknown question {tag.decode('ascii', 'backslashreplace')!r}"
@@ -483,21 +487,12 @@ class Coprocess:
             self.failures += 1
             return fail_answer(f"malformed question: {exc}")
 
-    @staticmethod
-    def _check_text(line: bytes) -> None:
-        if not line.isascii():
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProtocolError("line is not valid UTF-8") from None
-
     def _lookup(self, fields: list[bytes]) -> bytes:
         abi = self.abi
         if len(fields) != Q_FIELDS[abi]:
             raise ProtocolError(f"Q at pipe ABI {abi} has {Q_FIELDS[abi]} fields, this one {len(fields)}")
         if fields[2] != b"IN":
             raise ProtocolError(f"qclass {fields[2].decode('ascii', 'backslashreplace')!r} is not IN")
-        self._check_text(b"".join(fields))
         zone_id = _parse_id(fields[4])
         self.questions += 1
         if isinstance(self.script, ScriptError):
@@ -518,7 +513,6 @@ class Coprocess:
         expected = 3 if self.abi >= 4 else 2
         if len(fields) != expected:
             raise ProtocolError(f"AXFR at pipe ABI {self.abi} has {expected} fields, this one {len(fields)}")
-        self._check_text(b"".join(fields))
         zone_id = _parse_id(fields[1])
         self.questions += 1
         if isinstance(self.script, ScriptError):
