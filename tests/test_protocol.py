@@ -8,6 +8,7 @@ The coprocess runs in process here (``Coprocess.answer``); test_process.py runs 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -154,11 +155,10 @@ def test_unknown_key_warns_like_native(coprocess):
 
 
 def test_rows_with_gaps_are_all_sent(coprocess):
-    assert ask(coprocess, q("gaps.example.org")) == [
-        data("a.example.org.", "A", "192.0.2.1"),
-        data("a.example.org.", "A", "192.0.2.5"),
-        "END",
-    ]
+    # like native's lua_next, the order of rows outside the array part is unspecified
+    answer = ask(coprocess, q("gaps.example.org"))
+    assert sorted(answer[:-1]) == [data("a.example.org.", "A", "192.0.2.1"), data("a.example.org.", "A", "192.0.2.5")]
+    assert answer[-1] == "END"
 
 
 def test_empty_result(coprocess):
@@ -282,7 +282,9 @@ def test_cmd_calls_a_script_function(coprocess):
 
 @pytest.mark.parametrize("name", ["dofile", "load", "loadstring", "require", "os.execute", "print", "newDN"])
 def test_cmd_cannot_call_what_the_script_did_not_define(coprocess, name):
-    assert ask(coprocess, f"CMD\t{name} /etc/passwd") == [f"{name}not found", "END"]
+    answer = ask(coprocess, f"CMD\t{name} /etc/passwd")
+    assert answer[-1] == "END" and len(answer) == 2
+    assert f"unknown command '{name}'" in answer[0]
 
 
 def test_cmd_needs_abi_5():
@@ -327,8 +329,12 @@ def test_log_lines_escape_control_characters():
 
 def reader_over(data: bytes) -> lua2pipe.LineReader:
     read_end, write_end = os.pipe()
-    os.write(write_end, data)
-    os.close(write_end)
+
+    def feed() -> None:
+        os.write(write_end, data)
+        os.close(write_end)
+
+    threading.Thread(target=feed, daemon=True).start()
     return lua2pipe.LineReader(read_end)
 
 

@@ -1,0 +1,2068 @@
+--[[
+lua2pipe: the Lua environment PowerDNS 4.7.3 gives lua2 backend scripts
+(BaseLua4::prepareContext + AuthLua4::postPrepareContext), re-implemented in
+pure Lua so it runs unchanged on LuaJIT 2.1 and PUC Lua 5.1 to 5.4.
+
+Behaviour reference: spec/lua2-environment.md section 3 (argument conversion:
+section 2.3). Every result a script can observe is meant to match native pdns,
+oddities included (for example `a < b` raises and only `a:__lt(b)` works, two
+ComboAddresses are never `==`, makeRelative outside the zone gives the EMPTY
+name).
+
+This chunk returns a module table M:
+  M.install(host, G)    install the globals into G (normally _G); host is a
+                        table of callbacks: log(level, msg), resolve(qname,
+                        code), optional parse_content(code, content), and
+                        random_seed (a number).
+  M.DNSName.parse(text) / M.DNSName.is(v)
+  M.QType.new(text) / .is(v) / .code_of(text) / .name_of(code)
+  M.ComboAddress.parse(text) / .is(v), M.Netmask.parse(text) / .is(v)
+  The parse functions raise the same message text newDN()/newCA()/... raise,
+  but without a file:line prefix (they are called by lua2pipe, not a script).
+
+Known differences from native pdns (a script can see these):
+  * Objects are Lua tables with metatables, not userdata: type(x) is "table",
+    and VM error messages say "table" where native says "userdata" ("attempt
+    to compare two table values", "attempt to concatenate ... (a table
+    value)"). Conversion errors raised by this module do say "userdata".
+  * Every object shares one metatable per type; native pushes a fresh
+    metatable with each value. getmetatable(a) == getmetatable(b) here.
+  * Internal state lives in fields whose names start with "_" (dn._wire, ...);
+    native gives nil for any unknown field. Scripts must not use them.
+  * #obj gives 0 on LuaJIT/5.1 (tables ignore __len there); native raises.
+  * tostring() of a cas, NetmaskGroup or DNSRecord gives "table: 0x...";
+    native gives "userdata: 0x...".
+  * pdnsrandom uses a seeded 48-bit LCG (host.random_seed), not a CSPRNG, and
+    does not touch math.random's state.
+  * IPv6 scopes: "%name" is kept verbatim and only accepted on link-local
+    addresses (no if_nametoindex check); a numeric scope is printed as a
+    number (native prints the interface name when one has that index).
+  * The helper global e5ddced079fc405aa4937b386ca387d2 (LuaContext's shared
+    __eq) is not installed; newDNSPacket/dupDNSPacket (DNSPacket context
+    only) are not provided.
+  * Numbers are converted the LuaJIT way on every Lua version: floats passed
+    as integer parameters are truncated toward zero (Lua 5.3+ builds of pdns
+    would reject non-integral floats).
+  * The escaped-name parser's "cs=<n>" state numbers are reconstructed from
+    the ragel grammar (0 = invalid byte, 2 = trailing "\", 3/4 = one/two
+    digits of a \DDD escape); the rest of that message matches.
+
+Extensions: where native raises an opaque PDNSException userdata (its message
+cannot be read from Lua), this module raises a readable string instead,
+prefixed with the caller's file:line like every other error:
+  * newCA / cas:add / CA parsing:  Unable to convert presentation address '<s>'
+  * newNetmask / nmg:addMask / Netmask:match:  Unable to convert '<s>' to a netmask
+  * ComboAddress:mapToIPv4 on a non-mapped address:  ComboAddress can't be mapped
+  * assigning an unknown field:  Unable to set field '<k>' of a <Type> object
+  * tostring() of the empty DNSName raises the same string as toString():
+    Caught exception: Attempt to print an unset dnsname
+std::exception errors keep native's form "Caught exception: <what>".
+]]
+
+local M = {}
+
+local byte, char, find, format, gsub, sub, rep =
+  string.byte, string.char, string.find, string.format, string.gsub, string.sub, string.rep
+local reverse = string.reverse
+local concat = table.concat
+local floor = math.floor
+local unpack = table.unpack or unpack
+local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawget, rawset =
+  select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawget, rawset
+
+local TWO16 = 65536
+local TWO24 = 16777216
+local TWO32 = 4294967296
+
+-- The host callbacks (set by M.install).
+local host = {}
+
+---------------------------------------------------------------------------
+-- Small byte-string helpers. Lua's string.lower/upper, %a/%w classes and `<`
+-- on strings follow the C locale of the embedding process; pdns uses plain
+-- ASCII rules and unsigned byte order, so we do the same explicitly.
+---------------------------------------------------------------------------
+
+local TO_LOWER, TO_UPPER = {}, {}
+for c = 65, 90 do
+  TO_LOWER[char(c)] = char(c + 32)
+  TO_UPPER[char(c + 32)] = char(c)
+end
+
+local function ascii_lower(s)
+  if find(s, "[A-Z]") then
+    s = gsub(s, "[A-Z]", TO_LOWER)
+  end
+  return s
+end
+
+local function ascii_upper(s)
+  if find(s, "[a-z]") then
+    s = gsub(s, "[a-z]", TO_UPPER)
+  end
+  return s
+end
+
+-- Strict "a < b" over unsigned bytes (std::string / lexicographical_compare).
+local function bytes_less(a, b)
+  if a == b then
+    return false
+  end
+  local la, lb = #a, #b
+  for i = 1, (la < lb and la or lb) do
+    local x, y = byte(a, i), byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return la < lb
+end
+
+-- C++ code often sees only the text before the first NUL (string(p), c_str()).
+local function cstr(s)
+  local nul = find(s, "\0", 1, true)
+  if nul then
+    return sub(s, 1, nul - 1)
+  end
+  return s
+end
+
+-- isspace() in the C locale.
+local SPACE = { [32] = true, [9] = true, [10] = true, [11] = true, [12] = true, [13] = true }
+
+-- Bytes as big-endian numbers and back.
+local function u32_to_bytes(v)
+  return char(floor(v / TWO24) % 256, floor(v / TWO16) % 256, floor(v / 256) % 256, v % 256)
+end
+
+local function bytes_to_u32(s, i)
+  local a, b, c, d = byte(s, i, i + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+---------------------------------------------------------------------------
+-- Errors and argument conversion (LuaContext's readers, spec 2.3 / 3.1).
+--
+-- Implementation functions ("impls") never raise for a user error: they
+-- return nil plus the full message, the usual Lua idiom. The bound function
+-- the script calls turns that into error(msg, 2), so the message carries the
+-- script's file:line exactly as LuaContext's luaL_where(1) does (and none for
+-- a tail call or a call made straight from pcall).
+---------------------------------------------------------------------------
+
+local function std_error(what)
+  return nil, "Caught exception: " .. what
+end
+
+-- Mangled C++ type names, as they appear in LuaContext's conversion errors.
+local CXX = {
+  string = "NSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+  int = "i",
+  uint = "j",
+  uint16 = "t",
+  DNSName = "7DNSName",
+  QType = "5QType",
+  ComboAddress = "12ComboAddress",
+  cas = "St13unordered_setI12ComboAddressNS0_16addressOnlyHashENS0_17addressOnlyEqualESaIS0_EE",
+  Netmask = "7Netmask",
+  NetmaskGroup = "12NetmaskGroup",
+  DNSResourceRecord = "17DNSResourceRecord",
+  DNSRecord = "9DNSRecord",
+}
+CXX.masks = "St6vectorISt4pairIj" .. CXX.string .. "ESaIS7_EE"
+CXX.optional_masks = "N5boost8optionalI" .. CXX.masks .. "EE"
+CXX.cas_item = "N5boost7variantI" .. CXX.string .. "J12ComboAddress" .. CXX.masks .. "EEE"
+
+-- Metatables of all our object types, so errors can call them "userdata".
+local OBJECT_TYPES = {}
+
+local function lua_type_name(v)
+  local t = type(v)
+  if t == "table" and OBJECT_TYPES[getmetatable(v)] then
+    return "userdata"
+  end
+  return t
+end
+
+local function conversion_error(value, cxx)
+  return "Unable to convert parameter from " .. lua_type_name(value) .. " to " .. cxx
+end
+
+-- Number to integer the way lua_tointeger + a C cast do under LuaJIT:
+-- truncate toward zero, then wrap modulo 2^bits.
+local function wrap_integer(n, modulus)
+  if n ~= n or n == math.huge or n == -math.huge then
+    return 0
+  end
+  if n >= 0 then
+    n = floor(n)
+  else
+    n = -floor(-n)
+  end
+  return floor(n % modulus)
+end
+
+-- Converters: each returns the converted value, or nil and the C++ type name.
+local ARG = {}
+
+function ARG.string(v)
+  local t = type(v)
+  if t == "string" then
+    return v
+  elseif t == "number" then
+    return tostring(v)
+  end
+  return nil, CXX.string
+end
+
+local function integer_reader(modulus, signed, cxx)
+  return function(v)
+    local n = v
+    if type(v) == "string" then
+      n = tonumber(v)
+    end
+    if type(n) ~= "number" then
+      return nil, cxx
+    end
+    n = wrap_integer(n, modulus)
+    if signed and n >= modulus / 2 then
+      n = n - modulus
+    end
+    return n
+  end
+end
+
+ARG.int = integer_reader(TWO32, true, CXX.int)
+ARG.uint = integer_reader(TWO32, false, CXX.uint)
+ARG.uint16 = integer_reader(TWO16, false, CXX.uint16)
+
+local function object_reader(mt, cxx)
+  return function(v)
+    if getmetatable(v) == mt then
+      return v
+    end
+    return nil, cxx
+  end
+end
+
+-- vector<pair<unsigned int, string>>: a table whose keys read as unsigned
+-- ints and whose values read as strings. One bad entry fails the whole table.
+function ARG.masks(v)
+  if type(v) ~= "table" or OBJECT_TYPES[getmetatable(v)] then
+    return nil, CXX.masks
+  end
+  local list, n = {}, 0
+  for k, item in pairs(v) do
+    local key = ARG.uint(k)
+    local str = ARG.string(item)
+    if key == nil or str == nil then
+      return nil, CXX.masks
+    end
+    n = n + 1
+    list[n] = str
+  end
+  return list
+end
+
+local function arity_error(n, min, max)
+  if n < min then
+    return format("This function requires at least %d parameter(s)", min)
+  end
+  return format("This function requires at most %d parameter(s)", max)
+end
+
+-- bind(impl, min, kind1, kind2, ...) returns the function scripts call: it
+-- checks the argument count (parameters after `min` are optional, and nil
+-- reads as "absent" for those), converts each argument with its ARG reader,
+-- calls impl and raises impl's error message at the caller's level.
+-- One- and two-parameter functions (most methods) avoid the argument table.
+local function bind(impl, min, ...)
+  local kinds = { ... }
+  local max = select("#", ...)
+  local k1, k2 = kinds[1], kinds[2]
+
+  if max <= 1 then
+    return function(...)
+      local n = select("#", ...)
+      if n < min or n > max then
+        error(arity_error(n, min, max), 2)
+      end
+      local a = ...
+      if n == 1 and not (a == nil and min == 0) then
+        local cxx
+        a, cxx = k1(a)
+        if a == nil then
+          error(conversion_error((...), cxx), 2)
+        end
+      end
+      local result, err = impl(a)
+      if err then
+        error(err, 2)
+      end
+      return result
+    end
+  elseif max == 2 then
+    return function(...)
+      local n = select("#", ...)
+      if n < min or n > max then
+        error(arity_error(n, min, max), 2)
+      end
+      local a, b = ...
+      local a0, b0, cxx = a, b, nil
+      a, cxx = k1(a)
+      if a == nil then
+        error(conversion_error(a0, cxx), 2)
+      end
+      if n == 2 and not (b == nil and min < 2) then
+        b, cxx = k2(b)
+        if b == nil then
+          error(conversion_error(b0, cxx), 2)
+        end
+      end
+      local result, err = impl(a, b)
+      if err then
+        error(err, 2)
+      end
+      return result
+    end
+  end
+
+  return function(...)
+    local n = select("#", ...)
+    if n < min or n > max then
+      error(arity_error(n, min, max), 2)
+    end
+    local args = { ... }
+    for i = 1, n do
+      local v = args[i]
+      if not (v == nil and i > min) then
+        local converted, cxx = kinds[i](v)
+        if converted == nil then
+          error(conversion_error(v, cxx), 2)
+        end
+        args[i] = converted
+      end
+    end
+    local result, err = impl(unpack(args, 1, max))
+    if err then
+      error(err, 2)
+    end
+    return result
+  end
+end
+
+-- Registered equality, per metatable (DNSName, QType, Netmask, DRR).
+local EQ = {}
+local CXX_OF = {}
+
+-- Every metatable shares this one __eq, as LuaContext's do: so Lua 5.1,
+-- LuaJIT and 5.2 (which need the same handler on both sides) call it for any
+-- two of our objects. Like native it dispatches on the RIGHT operand's type:
+-- no registered equality means false; a different left type raises.
+local function shared_eq(a, b)
+  local mt = getmetatable(b)
+  if not OBJECT_TYPES[getmetatable(a)] or not OBJECT_TYPES[mt] then
+    return false -- Lua 5.3+ also calls __eq for a plain table operand
+  end
+  local eq = EQ[mt]
+  if eq == nil then
+    return false
+  end
+  if getmetatable(a) ~= mt then
+    error(conversion_error(a, CXX_OF[mt]), 2)
+  end
+  return eq(a, b)
+end
+
+local function read_only(self, key)
+  error(format("Unable to set field '%s' of a %s object", tostring(key), OBJECT_TYPES[getmetatable(self)]), 2)
+end
+
+-- A metatable whose __index is a separate methods table: keeping them apart
+-- is what makes `a:__lt(b)` a method while `a < b` still raises.
+local function new_type(name, methods, tostring_fn, eq_fn)
+  local mt = {
+    __index = methods,
+    __newindex = read_only,
+    __eq = shared_eq,
+    __tostring = tostring_fn,
+  }
+  OBJECT_TYPES[mt] = name
+  CXX_OF[mt] = CXX[name]
+  EQ[mt] = eq_fn
+  return mt
+end
+
+---------------------------------------------------------------------------
+-- DNSName (spec 3.3). State: _wire, the wire form (length-prefixed labels
+-- and a final 0 byte), case preserved. The EMPTY name has _wire == "".
+---------------------------------------------------------------------------
+
+local DNSName_methods = {}
+local DNSName_mt -- created below, once the methods exist
+
+local ROOT_WIRE = "\0"
+
+local function new_name(wire)
+  return setmetatable({ _wire = wire }, DNSName_mt)
+end
+
+-- The fast path of DNSName(const char*, size_t): no backslash anywhere.
+-- The label length counter is an unsigned char, so it wraps at 256; the name
+-- limit counts the text consumed, separators included.
+local function parse_plain(text)
+  local parts, n = {}, 0
+  local pos, len = 1, #text
+  while pos <= len do
+    if byte(text, pos) == 46 then
+      return std_error("Found . in wrong position in DNSName " .. cstr(text))
+    end
+    local dot = find(text, ".", pos, true)
+    local stop = dot and dot - 1 or len
+    local label_len = stop - pos + 1
+    if label_len % 256 > 63 then
+      return std_error("label too long to append")
+    end
+    if (dot or len) > 254 then
+      return std_error("name too long to append")
+    end
+    n = n + 1
+    parts[n] = char(label_len % 256) .. sub(text, pos, stop)
+    pos = stop + 2
+  end
+  parts[n + 1] = ROOT_WIRE
+  return concat(parts)
+end
+
+-- Parser states of the escaped path (pdns's ragel machine
+-- `label ('.' label)* '.'?`). The numbers of the non-final states are the
+-- ones ragel reports as cs=<n> when the input ends inside an escape.
+local S_START, S_ESCAPE, S_DIGIT1, S_DIGIT2 = 1, 2, 3, 4
+local S_LABEL, S_NUMBER, S_DOT = 5, 6, 7
+
+-- The escaped path (segmentDNSNameRaw): \DDD is exactly three digits and
+-- wraps modulo 256, \X is X. The label length is a signed char.
+local function parse_escaped(text)
+  if byte(text, 1) == 46 then
+    return ROOT_WIRE -- native quirk: ".foo\." silently gives the root
+  end
+  local wire, w = {}, 0 -- wire bytes, as one-character strings
+  local len_at -- index in `wire` of the current label's length byte
+  local label_len = 0
+  local val = 0
+  local state = S_START
+
+  local function bad(msg)
+    return std_error("Unable to parse DNS name '" .. cstr(text) .. "': " .. msg)
+  end
+  -- Closes the current label; nil + message if its (signed char) length is
+  -- not 0-63.
+  local function end_label()
+    local signed = label_len % 256
+    if signed > 127 then
+      signed = signed - 256
+    end
+    if signed < 0 or signed > 63 then
+      return bad("invalid label length " .. signed)
+    end
+    wire[len_at] = char(label_len % 256)
+    return true
+  end
+
+  for i = 1, #text do
+    local c = byte(text, i)
+    local digit = c >= 48 and c <= 57
+    if state == S_START or state == S_DOT then
+      if c == 46 then
+        return bad("cs=0")
+      end
+      w = w + 1
+      len_at, label_len = w, 0
+      if c == 92 then
+        state = S_ESCAPE
+      else
+        w, label_len, state = w + 1, 1, S_LABEL
+        wire[w] = char(c)
+      end
+    elseif state == S_LABEL or state == S_NUMBER then
+      if state == S_NUMBER then
+        w, label_len = w + 1, label_len + 1
+        wire[w] = char(val)
+        val = 0
+      end
+      if c == 46 then
+        local ok, err = end_label()
+        if not ok then
+          return nil, err
+        end
+        state = S_DOT
+      elseif c == 92 then
+        state = S_ESCAPE
+      else
+        w, label_len, state = w + 1, label_len + 1, S_LABEL
+        wire[w] = char(c)
+      end
+    elseif state == S_ESCAPE then
+      if digit then
+        val, state = c - 48, S_DIGIT1
+      else
+        w, label_len, state = w + 1, label_len + 1, S_LABEL
+        wire[w] = char(c)
+      end
+    elseif digit then -- S_DIGIT1 or S_DIGIT2
+      val = (val * 10 + c - 48) % 256
+      state = (state == S_DIGIT1) and S_DIGIT2 or S_NUMBER
+    else
+      return bad("cs=0")
+    end
+  end
+
+  if state == S_NUMBER then
+    w, label_len = w + 1, label_len + 1
+    wire[w] = char(val)
+  end
+  if state == S_LABEL or state == S_NUMBER then
+    local ok, err = end_label()
+    if not ok then
+      return nil, err
+    end
+  elseif state ~= S_DOT then
+    return bad("cs=" .. state)
+  end
+  w = w + 1
+  wire[w] = ROOT_WIRE
+  local result = concat(wire)
+  if #result > 255 then
+    return std_error("name too long")
+  end
+  return result
+end
+
+-- Text -> wire. Recent results are cached: names repeat a lot (every
+-- question's qname), and the wire string is immutable so sharing is safe.
+local name_cache, name_cache_size = {}, 0
+local NAME_CACHE_MAX = 4096
+
+local function parse_wire(text)
+  local wire = name_cache[text]
+  if wire then
+    return wire
+  end
+  local first = byte(text, 1)
+  if first == nil or first == 0 or (first == 46 and (#text == 1 or byte(text, 2) == 0)) then
+    return ROOT_WIRE
+  end
+  local err
+  if find(text, "\\", 1, true) then
+    wire, err = parse_escaped(text)
+  else
+    wire, err = parse_plain(text)
+  end
+  if wire then
+    if name_cache_size >= NAME_CACHE_MAX then
+      name_cache, name_cache_size = {}, 0
+    end
+    name_cache[text] = wire
+    name_cache_size = name_cache_size + 1
+  end
+  return wire, err
+end
+
+-- Presentation escapes: 0x21-0x7E stay, except "." and "\"; others are \DDD.
+local ESCAPES = {}
+for c = 0, 255 do
+  if c < 0x21 or c > 0x7E then
+    ESCAPES[char(c)] = format("\\%03d", c)
+  end
+end
+ESCAPES["."] = "\\."
+ESCAPES["\\"] = "\\\\"
+local NEEDS_CHECK = "[^0-9A-Za-z_%-]" -- cheap test before the gsub
+
+local function wire_to_text(wire, trailing_dot)
+  if wire == "" then
+    return std_error("Attempt to print an unset dnsname")
+  end
+  if wire == ROOT_WIRE then
+    return trailing_dot and "." or ""
+  end
+  local out, n, pos = {}, 0, 1
+  local len = byte(wire, 1)
+  while len > 0 do
+    local label = sub(wire, pos + 1, pos + len)
+    if find(label, NEEDS_CHECK) then
+      label = gsub(label, ".", ESCAPES)
+    end
+    n = n + 1
+    out[n] = label
+    pos = pos + len + 1
+    len = byte(wire, pos)
+  end
+  if trailing_dot then
+    out[n + 1] = ""
+  end
+  return concat(out, ".")
+end
+
+-- Raw labels of a wire string, left to right.
+local function wire_labels(wire)
+  local labels, n, pos = {}, 0, 1
+  local len = byte(wire, 1)
+  while len and len > 0 do
+    n = n + 1
+    labels[n] = sub(wire, pos + 1, pos + len)
+    pos = pos + len + 1
+    len = byte(wire, pos)
+  end
+  return labels, n
+end
+
+local function names_equal(a, b)
+  local wa, wb = a._wire, b._wire
+  return wa == wb or (#wa == #wb and ascii_lower(wa) == ascii_lower(wb))
+end
+
+local function is_part_of(wire, parent)
+  if wire == "" or parent == "" then
+    return std_error("empty dnsnames aren't part of anything")
+  end
+  local plen = #parent
+  local remaining = #wire
+  if plen > remaining then
+    return false
+  end
+  -- Walk label starts; the suffix that is exactly as long as parent must
+  -- match it case-insensitively (label-aligned by construction).
+  local pos = 1
+  while remaining >= plen do
+    if remaining == plen then
+      local tail = sub(wire, pos)
+      return tail == parent or ascii_lower(tail) == ascii_lower(parent)
+    end
+    local len = byte(wire, pos)
+    if len == 0 then
+      break
+    end
+    pos = pos + len + 1
+    remaining = remaining - len - 1
+  end
+  return false
+end
+
+-- DNSSEC canonical order (RFC 4034 6.1): labels from the right, each
+-- compared case-insensitively as unsigned bytes; strict "less than".
+local function canon_less(a, b)
+  local la, na = wire_labels(a)
+  local lb, nb = wire_labels(b)
+  while true do
+    if na == 0 and nb ~= 0 then
+      return true
+    end
+    if nb == 0 then
+      return false
+    end
+    local x, y = ascii_lower(la[na]), ascii_lower(lb[nb])
+    if bytes_less(x, y) then
+      return true
+    end
+    if bytes_less(y, x) then
+      return false
+    end
+    na, nb = na - 1, nb - 1
+  end
+end
+
+-- pdns's fast DNSName::operator<: reversed wire bytes, case-insensitive.
+local function fast_name_less(a, b)
+  return bytes_less(reverse(ascii_lower(a)), reverse(ascii_lower(b)))
+end
+
+function DNSName_methods.toString(self)
+  return wire_to_text(self._wire, true)
+end
+
+function DNSName_methods.toStringNoDot(self)
+  return wire_to_text(self._wire, false)
+end
+
+function DNSName_methods.countLabels(self)
+  local _, n = wire_labels(self._wire)
+  return n
+end
+
+function DNSName_methods.wireLength(self)
+  return #self._wire
+end
+DNSName_methods.wirelength = DNSName_methods.wireLength
+
+function DNSName_methods.getRawLabels(self)
+  return (wire_labels(self._wire))
+end
+
+function DNSName_methods.chopOff(self)
+  local wire = self._wire
+  local len = byte(wire, 1)
+  if len == nil or len == 0 then
+    return false
+  end
+  self._wire = sub(wire, len + 2)
+  return true
+end
+
+function DNSName_methods.isPartOf(self, other)
+  return is_part_of(self._wire, other._wire)
+end
+
+function DNSName_methods.makeRelative(self, zone)
+  local wire = self._wire
+  local inside, err = is_part_of(wire, zone._wire)
+  if err then
+    return nil, err
+  end
+  if not inside then
+    return new_name("")
+  end
+  return new_name(sub(wire, 1, #wire - #zone._wire) .. ROOT_WIRE)
+end
+
+function DNSName_methods.equal(self, text)
+  local wire, err = parse_wire(text)
+  if not wire then
+    return nil, err
+  end
+  local own = self._wire
+  return own == wire or (#own == #wire and ascii_lower(own) == ascii_lower(wire))
+end
+
+function DNSName_methods.canonCompare(self, other)
+  return canon_less(self._wire, other._wire)
+end
+
+function DNSName_methods.__lt(self, other)
+  return fast_name_less(self._wire, other._wire)
+end
+
+local function name_tostring(self)
+  local text, err = wire_to_text(self._wire, true)
+  if not text then
+    error(err, 2)
+  end
+  return text
+end
+
+DNSName_mt = new_type("DNSName", DNSName_methods, name_tostring, names_equal)
+ARG.DNSName = object_reader(DNSName_mt, CXX.DNSName)
+
+-- Bind the methods for scripts (self is parameter 1, as in LuaContext).
+do
+  local dn = ARG.DNSName
+  local raw = {}
+  for k, v in pairs(DNSName_methods) do
+    raw[k] = v
+  end
+  for _, name in ipairs({ "toString", "toStringNoDot", "countLabels", "wireLength", "wirelength",
+    "getRawLabels", "chopOff" }) do
+    DNSName_methods[name] = bind(raw[name], 1, dn)
+  end
+  for _, name in ipairs({ "isPartOf", "makeRelative", "canonCompare", "__lt" }) do
+    DNSName_methods[name] = bind(raw[name], 2, dn, dn)
+  end
+  DNSName_methods.equal = bind(raw.equal, 2, dn, ARG.string)
+end
+
+local function new_dn(text)
+  local wire, err = parse_wire(text)
+  if not wire then
+    return nil, err
+  end
+  return new_name(wire)
+end
+
+M.DNSName = {
+  parse = function(text)
+    local wire, err = parse_wire(text)
+    if not wire then
+      error(err, 0)
+    end
+    return setmetatable({ _wire = wire }, DNSName_mt)
+  end,
+  is = function(v)
+    return getmetatable(v) == DNSName_mt
+  end,
+}
+
+---------------------------------------------------------------------------
+-- QType (spec 3.4). State: _code.
+---------------------------------------------------------------------------
+
+-- The 4.7.3 name table (64 names; TSIG is commented out there).
+local QTYPE_CODES = {
+  A = 1, NS = 2, CNAME = 5, SOA = 6, MB = 7, MG = 8, MR = 9, PTR = 12, HINFO = 13, MINFO = 14,
+  MX = 15, TXT = 16, RP = 17, AFSDB = 18, SIG = 24, KEY = 25, AAAA = 28, LOC = 29, SRV = 33,
+  NAPTR = 35, KX = 36, CERT = 37, A6 = 38, DNAME = 39, OPT = 41, APL = 42, DS = 43, SSHFP = 44,
+  IPSECKEY = 45, RRSIG = 46, NSEC = 47, DNSKEY = 48, DHCID = 49, NSEC3 = 50, NSEC3PARAM = 51,
+  TLSA = 52, SMIMEA = 53, RKEY = 57, CDS = 59, CDNSKEY = 60, OPENPGPKEY = 61, CSYNC = 62,
+  ZONEMD = 63, SVCB = 64, HTTPS = 65, SPF = 99, NID = 104, L32 = 105, L64 = 106, LP = 107,
+  EUI48 = 108, EUI64 = 109, TKEY = 249, IXFR = 251, AXFR = 252, MAILB = 253, MAILA = 254,
+  ANY = 255, URI = 256, CAA = 257, DLV = 32769, ADDR = 65400, ALIAS = 65401, LUA = 65402,
+}
+local QTYPE_NAMES = {}
+for name, code in pairs(QTYPE_CODES) do
+  QTYPE_NAMES[code] = name
+end
+
+local INT64_MAX_DIGITS = "9223372036854775807"
+
+-- atoi() truncated to 16 bits: optional white space and sign, then digits.
+-- glibc's atoi is strtol (clamped to the long range) cast to int.
+local function atoi16(s)
+  local pos = 1
+  while SPACE[byte(s, pos)] do
+    pos = pos + 1
+  end
+  local negative = false
+  local c = byte(s, pos)
+  if c == 45 or c == 43 then
+    negative = c == 45
+    pos = pos + 1
+  end
+  local digits = s:match("^[0-9]+", pos)
+  if not digits then
+    return 0
+  end
+  digits = digits:match("^0*(.*)$")
+  if #digits > 19 or (#digits == 19 and digits > INT64_MAX_DIGITS) then
+    -- Clamped to LONG_MAX/LONG_MIN, whose low 16 bits are 0xffff and 0.
+    return negative and 0 or 65535
+  end
+  local value = 0
+  for i = 1, #digits do
+    value = (value * 10 + byte(digits, i) - 48) % TWO16
+  end
+  if negative then
+    value = (TWO16 - value) % TWO16
+  end
+  return value
+end
+
+local qtype_cache, qtype_cache_size = {}, 0
+
+local function qtype_code_from_text(text)
+  text = cstr(text)
+  local upper = ascii_upper(text)
+  code = QTYPE_CODES[upper]
+  if code then
+    return code
+  end
+  if byte(text, 1) == 35 then -- "#n"
+    return atoi16(sub(text, 2))
+  end
+  if sub(upper, 1, 4) == "TYPE" then
+    return atoi16(sub(text, 5))
+  end
+  return 0
+end
+
+-- newQType's code for a text. Exact table names are one lookup; other
+-- spellings ("aaaa", "TYPE65") are cached, bounded like the name cache.
+local function qtype_code_of(text)
+  local code = QTYPE_CODES[text] or qtype_cache[text]
+  if code then
+    return code
+  end
+  code = qtype_code_from_text(text)
+  if qtype_cache_size >= 1024 then
+    qtype_cache, qtype_cache_size = {}, 0
+  end
+  qtype_cache[text] = code
+  qtype_cache_size = qtype_cache_size + 1
+  return code
+end
+
+local function qtype_name_of(code)
+  return QTYPE_NAMES[code] or format("TYPE%d", code)
+end
+
+local QType_methods = {}
+
+local QType_mt = new_type("QType", QType_methods, function(self)
+  return qtype_name_of(self._code)
+end, function(a, b)
+  return a._code == b._code
+end)
+ARG.QType = object_reader(QType_mt, CXX.QType)
+
+local function make_qtype(code)
+  return setmetatable({ _code = code }, QType_mt)
+end
+
+QType_methods.getCode = bind(function(self)
+  return self._code
+end, 1, ARG.QType)
+QType_methods.getName = bind(function(self)
+  return qtype_name_of(self._code)
+end, 1, ARG.QType)
+
+M.QType = {
+  new = function(text)
+    return setmetatable({ _code = qtype_code_of(text) }, QType_mt)
+  end,
+  is = function(v)
+    return getmetatable(v) == QType_mt
+  end,
+  code_of = qtype_code_of,
+  name_of = qtype_name_of,
+}
+
+---------------------------------------------------------------------------
+-- ComboAddress (spec 3.5). State: _family (4 or 6), _addr (4 or 16 bytes in
+-- network order), _port (number), _scope (IPv6 "%scope" text, or nil).
+---------------------------------------------------------------------------
+
+local CA_methods = {}
+local CA_mt
+
+local function new_ca(family, addr, port, scope)
+  return setmetatable({ _family = family, _addr = addr, _port = port or 0, _scope = scope }, CA_mt)
+end
+
+-- Parses a number the way strtoul(s, &end, 0) does from a digit at `pos`:
+-- 0x hex (if a hex digit follows), leading 0 octal, else decimal. Returns the
+-- value (nil if it cannot fit 32 bits) and the position after it.
+local function strtoul0(s, pos)
+  local digits, base, first
+  if byte(s, pos) == 48 then
+    local x = byte(s, pos + 1)
+    if (x == 120 or x == 88) and s:find("^[0-9A-Fa-f]", pos + 2) then
+      digits = s:match("^[0-9A-Fa-f]+", pos + 2)
+      base, first = 16, pos + 2
+    else
+      digits = s:match("^[0-7]+", pos)
+      base, first = 8, pos
+    end
+  else
+    digits = s:match("^[0-9]+", pos)
+    base, first = 10, pos
+  end
+  local after = first + #digits
+  local significant = digits:match("^0*(.*)$")
+  local max_digits = (base == 16 and 8) or (base == 8 and 11) or 10
+  if #significant > max_digits then
+    return nil, after
+  end
+  local value = tonumber(significant == "" and "0" or significant, base)
+  if value > 4294967295 then
+    return nil, after
+  end
+  return value, after
+end
+
+-- glibc inet_aton: 1 to 4 parts ("a", "a.b", "a.b.c", "a.b.c.d"), each in
+-- C notation; the last part fills the remaining bytes. Trailing white space
+-- and whatever follows it is ignored. Returns 4 bytes or nil.
+local INET_ATON_MAX = { [0] = 4294967295, 16777215, 65535, 255 }
+
+local function inet_aton(s)
+  local parts, nparts = {}, 0
+  local pos = 1
+  local value, c
+  while true do
+    c = byte(s, pos)
+    if c == nil or c < 48 or c > 57 then
+      return nil
+    end
+    value, pos = strtoul0(s, pos)
+    if value == nil then
+      return nil
+    end
+    c = byte(s, pos)
+    if c ~= 46 then
+      break
+    end
+    if nparts > 2 or value > 255 then
+      return nil
+    end
+    nparts = nparts + 1
+    parts[nparts] = value
+    pos = pos + 1
+  end
+  if c ~= nil and not SPACE[c] then
+    return nil
+  end
+  if value > INET_ATON_MAX[nparts] then
+    return nil
+  end
+  local word = value
+  for i = 1, nparts do
+    word = word + parts[i] * 256 ^ (4 - i)
+  end
+  return u32_to_bytes(word)
+end
+
+-- glibc inet_pton(AF_INET): exactly four decimal octets, no leading zeros.
+local function inet_pton4(s)
+  local a, b, c, d = s:match("^([0-9]+)%.([0-9]+)%.([0-9]+)%.([0-9]+)$")
+  if not a then
+    return nil
+  end
+  local octets = { a, b, c, d }
+  for i = 1, 4 do
+    local o = octets[i]
+    if (#o > 1 and byte(o, 1) == 48) or #o > 3 or tonumber(o) > 255 then
+      return nil
+    end
+    octets[i] = tonumber(o)
+  end
+  return char(octets[1], octets[2], octets[3], octets[4])
+end
+
+local HEX_VALUE = {}
+for i = 0, 9 do
+  HEX_VALUE[48 + i] = i
+end
+for i = 0, 5 do
+  HEX_VALUE[65 + i] = 10 + i
+  HEX_VALUE[97 + i] = 10 + i
+end
+
+-- glibc inet_pton(AF_INET6). Returns 16 bytes or nil.
+local function inet_pton6(s)
+  local len = #s
+  local pos = 1
+  if len == 0 then
+    return nil
+  end
+  if byte(s, 1) == 58 then -- a leading ":" must be "::"
+    if byte(s, 2) ~= 58 then
+      return nil
+    end
+    pos = 2
+  end
+  local out, n = {}, 0 -- output bytes
+  local gap -- number of bytes before "::"
+  local token = pos -- start of the current group
+  local val, seen = 0, 0
+  while pos <= len do
+    local c = byte(s, pos)
+    pos = pos + 1
+    local digit = HEX_VALUE[c]
+    if digit then
+      if seen == 4 then
+        return nil
+      end
+      val = val * 16 + digit
+      seen = seen + 1
+    elseif c == 58 then
+      token = pos
+      if seen == 0 then
+        if gap then
+          return nil
+        end
+        gap = n
+      else
+        if pos > len or n + 2 > 16 then
+          return nil
+        end
+        out[n + 1], out[n + 2] = floor(val / 256), val % 256
+        n, val, seen = n + 2, 0, 0
+      end
+    elseif c == 46 and n + 4 <= 16 then
+      local v4 = inet_pton4(sub(s, token))
+      if not v4 then
+        return nil
+      end
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = byte(v4, 1, 4)
+      n, seen = n + 4, 0
+      break
+    else
+      return nil
+    end
+  end
+  if seen > 0 then
+    if n + 2 > 16 then
+      return nil
+    end
+    out[n + 1], out[n + 2] = floor(val / 256), val % 256
+    n = n + 2
+  end
+  if gap then
+    if n == 16 then
+      return nil
+    end
+    local shift = 16 - n
+    for i = n, gap + 1, -1 do
+      out[i + shift] = out[i]
+    end
+    for i = gap + 1, gap + shift do
+      out[i] = 0
+    end
+    n = 16
+  end
+  if n ~= 16 then
+    return nil
+  end
+  return char(unpack(out, 1, 16))
+end
+
+local function is_link_local6(addr)
+  local a, b = byte(addr, 1, 2)
+  return (a == 0xfe and b >= 0x80 and b < 0xc0) or (a == 0xff and b % 16 == 2)
+end
+
+-- inet_pton, then (like pdns's numeric getaddrinfo fallback) "addr%scope".
+local function parse_ipv6_scoped(s)
+  local addr = inet_pton6(s)
+  if addr then
+    return addr
+  end
+  local pct = find(s, "%", 1, true)
+  if not pct then
+    return nil
+  end
+  addr = inet_pton6(sub(s, 1, pct - 1))
+  local scope = sub(s, pct + 1)
+  if not addr or scope == "" then
+    return nil
+  end
+  if scope:find("^[0-9]") then
+    local digits = scope:match("^[0-9]+$")
+    if digits and #digits <= 10 and tonumber(digits) <= 4294967295 then
+      local id = tonumber(digits)
+      return addr, id ~= 0 and format("%d", id) or nil
+    end
+  end
+  if is_link_local6(addr) then
+    return addr, scope -- an interface name (not checked: we cannot see them)
+  end
+  return nil
+end
+
+-- makeIPv6sockaddr: "[v6]", "[v6]:port" ("[v6]:" is port 0), or bare v6.
+-- Returns addr, port, scope or nil.
+local function parse_ipv6_sockaddr(s)
+  local port = 0
+  local body = s
+  if byte(s, 1) == 91 then -- "["
+    local close = find(s, "]", 1, true)
+    if not close then
+      return nil
+    end
+    body = sub(s, 2, close - 1)
+    if close ~= #s then
+      if byte(s, close + 1) ~= 58 then
+        return nil
+      end
+      local rest = sub(s, close + 2)
+      if rest ~= "" then -- stoul: white space, sign, digits, then anything
+        local sign, digits = rest:match("^%s*([+-]?)([0-9]+)")
+        if not digits then
+          return nil
+        end
+        port = tonumber(digits)
+        if sign == "-" and port ~= 0 then
+          return nil
+        end
+      end
+    end
+  end
+  local addr, scope = parse_ipv6_scoped(body)
+  if not addr or port > 65535 then
+    return nil
+  end
+  return addr, port, scope
+end
+
+-- makeIPv4sockaddr: inet_aton, with an optional ":port" (strtol, 0-65535).
+local function parse_ipv4_sockaddr(s)
+  if s == "" then
+    return nil
+  end
+  local colon = find(s, ":", 1, true)
+  if not colon then
+    local addr = inet_aton(s)
+    return addr, 0
+  end
+  local rest = sub(s, colon + 1)
+  if rest == "" then
+    return nil
+  end
+  local sign, digits = rest:match("^%s*([+-]?)([0-9]+)$")
+  if not digits then
+    return nil
+  end
+  local port = #digits <= 6 and tonumber(digits) or TWO32
+  if sign == "-" and port ~= 0 or port > 65535 then
+    return nil
+  end
+  local addr = inet_aton(sub(s, 1, colon - 1))
+  return addr, port
+end
+
+local function parse_ca(text)
+  local s = cstr(text)
+  local addr, port = parse_ipv4_sockaddr(s)
+  if addr then
+    return new_ca(4, addr, port)
+  end
+  local scope
+  addr, port, scope = parse_ipv6_sockaddr(s)
+  if addr then
+    return new_ca(6, addr, port, scope)
+  end
+  return nil, "Unable to convert presentation address '" .. text .. "'"
+end
+
+-- inet_ntop(AF_INET6) as glibc prints it: lower-case hex, the longest run
+-- (first on a tie) of two or more zero groups as "::", and the dotted form
+-- for ::a.b.c.d and ::ffff:a.b.c.d.
+local function ipv6_to_text(addr)
+  local words = {}
+  for i = 0, 7 do
+    local hi, lo = byte(addr, 2 * i + 1, 2 * i + 2)
+    words[i] = hi * 256 + lo
+  end
+  local best_base, best_len, cur_base, cur_len = -1, 0, -1, 0
+  for i = 0, 7 do
+    if words[i] == 0 then
+      if cur_base == -1 then
+        cur_base, cur_len = i, 1
+      else
+        cur_len = cur_len + 1
+      end
+    elseif cur_base ~= -1 then
+      if best_base == -1 or cur_len > best_len then
+        best_base, best_len = cur_base, cur_len
+      end
+      cur_base = -1
+    end
+  end
+  if cur_base ~= -1 and (best_base == -1 or cur_len > best_len) then
+    best_base, best_len = cur_base, cur_len
+  end
+  if best_base ~= -1 and best_len < 2 then
+    best_base = -1
+  end
+
+  local out, n = {}, 0
+  local i = 0
+  while i < 8 do
+    if best_base ~= -1 and i >= best_base and i < best_base + best_len then
+      if i == best_base then
+        n = n + 1
+        out[n] = ":"
+      end
+    else
+      if i ~= 0 then
+        n = n + 1
+        out[n] = ":"
+      end
+      if i == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xffff)) then
+        n = n + 1
+        out[n] = format("%d.%d.%d.%d", byte(addr, 13, 16))
+        break
+      end
+      n = n + 1
+      out[n] = format("%x", words[i])
+    end
+    i = i + 1
+  end
+  if best_base ~= -1 and best_base + best_len == 8 then
+    n = n + 1
+    out[n] = ":"
+  end
+  return concat(out)
+end
+
+local function ca_to_text(ca, with_scope)
+  if ca._family == 4 then
+    return format("%d.%d.%d.%d", byte(ca._addr, 1, 4))
+  end
+  local text = ipv6_to_text(ca._addr)
+  if with_scope and ca._scope then
+    text = text .. "%" .. ca._scope
+  end
+  return text
+end
+
+local function addresses_equal(a, b)
+  return a._family == b._family and a._addr == b._addr
+end
+
+local function is_mapped_ipv4(ca)
+  return ca._family == 6 and sub(ca._addr, 1, 12) == "\0\0\0\0\0\0\0\0\0\0\255\255"
+end
+
+-- Zero all but the first `bits` bits of a raw address (bits < its length).
+local function truncate_bytes(addr, bits)
+  local keep = floor(bits / 8)
+  local partial = bits % 8
+  local total = #addr
+  local head = sub(addr, 1, keep)
+  if keep == total then
+    return addr
+  end
+  local b = byte(addr, keep + 1)
+  local masked = b - b % (2 ^ (8 - partial))
+  return head .. char(masked) .. rep("\0", total - keep - 1)
+end
+
+function CA_methods.toString(self)
+  return ca_to_text(self, true)
+end
+
+function CA_methods.toStringWithPort(self)
+  if self._family == 4 then
+    return ca_to_text(self, true) .. format(":%d", self._port)
+  end
+  return "[" .. ca_to_text(self, true) .. format("]:%d", self._port)
+end
+
+function CA_methods.getPort(self)
+  return self._port
+end
+
+function CA_methods.isIPv4(self)
+  return self._family == 4
+end
+
+function CA_methods.isIPv6(self)
+  return self._family == 6
+end
+
+function CA_methods.isMappedIPv4(self)
+  return is_mapped_ipv4(self)
+end
+
+function CA_methods.mapToIPv4(self)
+  if not is_mapped_ipv4(self) then
+    return nil, "ComboAddress can't be mapped"
+  end
+  return new_ca(4, sub(self._addr, 13, 16), self._port)
+end
+
+function CA_methods.truncate(self, bits)
+  if bits < #self._addr * 8 then
+    self._addr = truncate_bytes(self._addr, bits)
+  end
+end
+
+function CA_methods.getRaw(self)
+  return self._addr
+end
+
+function CA_methods.equal(self, other)
+  return addresses_equal(self, other)
+end
+
+CA_mt = new_type("ComboAddress", CA_methods, function(self)
+  return ca_to_text(self, true)
+end, nil)
+ARG.ComboAddress = object_reader(CA_mt, CXX.ComboAddress)
+
+do
+  local ca = ARG.ComboAddress
+  for _, name in ipairs({ "toString", "toStringWithPort", "getPort", "isIPv4", "isIPv6", "isMappedIPv4",
+    "mapToIPv4", "getRaw" }) do
+    CA_methods[name] = bind(CA_methods[name], 1, ca)
+  end
+  CA_methods.truncate = bind(CA_methods.truncate, 2, ca, ARG.uint)
+  CA_methods.equal = bind(CA_methods.equal, 2, ca, ca)
+end
+
+local function new_ca_from_raw(raw, port)
+  if #raw == 4 then
+    return new_ca(4, raw, port)
+  elseif #raw == 16 then
+    return new_ca(6, raw, port)
+  end
+  return new_ca(4, "\0\0\0\0", 0)
+end
+
+M.ComboAddress = {
+  parse = function(text)
+    local ca, err = parse_ca(text)
+    if not ca then
+      error(err, 0)
+    end
+    return ca
+  end,
+  is = function(v)
+    return getmetatable(v) == CA_mt
+  end,
+}
+
+---------------------------------------------------------------------------
+-- cas: a set of addresses, compared address-only (spec 3.6). State: _set,
+-- keyed by family and raw address.
+---------------------------------------------------------------------------
+
+local CAS_methods = {}
+local CAS_mt = new_type("cas", CAS_methods, nil, nil)
+
+local function cas_key(ca)
+  return ca._family .. ca._addr
+end
+
+-- variant<string, ComboAddress, vector<pair<unsigned int, string>>>, tried
+-- in that order (so a number reads as a string).
+local function read_cas_item(v)
+  local s = ARG.string(v)
+  if s then
+    return { s }
+  end
+  if getmetatable(v) == CA_mt then
+    return v
+  end
+  local list = ARG.masks(v)
+  if list then
+    return list
+  end
+  return nil, CXX.cas_item
+end
+
+CAS_methods.add = bind(function(self, item)
+  local set = self._set
+  if getmetatable(item) == CA_mt then
+    set[cas_key(item)] = true
+    return
+  end
+  for i = 1, #item do -- strings: parse and insert one by one, as native
+    local ca, err = parse_ca(item[i])
+    if not ca then
+      return nil, err
+    end
+    set[cas_key(ca)] = true
+  end
+end, 2, object_reader(CAS_mt, CXX.cas), read_cas_item)
+
+CAS_methods.check = bind(function(self, ca)
+  return self._set[cas_key(ca)] == true
+end, 2, object_reader(CAS_mt, CXX.cas), ARG.ComboAddress)
+
+---------------------------------------------------------------------------
+-- Netmask (spec 3.7). State: _network (a ComboAddress, host bits zeroed),
+-- _bits (0-255, not clamped to the family's size).
+---------------------------------------------------------------------------
+
+local Netmask_methods = {}
+local Netmask_mt
+
+local function netmask_address(s)
+  local addr = inet_pton4(cstr(s))
+  if addr then
+    return new_ca(4, addr, 0)
+  end
+  local port, scope
+  addr, port, scope = parse_ipv6_sockaddr(cstr(s))
+  if addr then
+    return new_ca(6, addr, port, scope)
+  end
+  return nil, "Unable to convert '" .. s .. "' to a netmask"
+end
+
+-- 2^64 - n as decimal text, for std::stoull's wrap of "-n" (n < 10^12).
+local function wrapped_negative(n)
+  if n == 0 then
+    return "0"
+  end
+  if n <= 73709551616 then
+    return format("18446744%012.0f", 73709551616 - n)
+  end
+  return format("18446743%012.0f", 1073709551616 - n)
+end
+
+-- pdns::checked_stoi<uint8_t>: std::stoull, then a range check.
+local function parse_mask_bits(s)
+  local sign, digits = s:match("^%s*([+-]?)([0-9]+)")
+  if not digits then
+    return std_error("stoull")
+  end
+  local significant = digits:match("^0*(.*)$")
+  if #significant > 12 then
+    return std_error("stoull")
+  end
+  local n = tonumber(digits)
+  local shown
+  if sign == "-" and n ~= 0 then
+    shown = wrapped_negative(n)
+  elseif n > 255 then
+    shown = format("%d", n)
+  end
+  if shown then
+    return std_error("checked_conv: source value " .. shown .. " is larger than target's maximum possible value 255")
+  end
+  return n
+end
+
+local function mask_address(ca, bits)
+  if bits < #ca._addr * 8 then
+    return new_ca(ca._family, truncate_bytes(ca._addr, bits), ca._port, ca._scope)
+  end
+  return ca
+end
+
+local function new_netmask(network, bits)
+  return setmetatable({ _network = mask_address(network, bits), _bits = bits }, Netmask_mt)
+end
+
+local function parse_netmask(text)
+  local slash = find(text, "/", 1, true)
+  local addr_text = slash and sub(text, 1, slash - 1) or text
+  local network, err = netmask_address(addr_text)
+  if not network then
+    return nil, err
+  end
+  local bits = network._family == 4 and 32 or 128
+  if slash and slash < #text then
+    bits, err = parse_mask_bits(sub(text, slash + 1))
+    if not bits then
+      return nil, err
+    end
+  end
+  return new_netmask(network, bits)
+end
+
+local function netmask_matches(nm, ca)
+  local net = nm._network
+  if net._family ~= ca._family then
+    return false
+  end
+  return mask_address(ca, nm._bits)._addr == net._addr
+end
+
+local function netmask_to_text(nm)
+  return ca_to_text(nm._network, false) .. format("/%d", nm._bits)
+end
+
+function Netmask_methods.toString(self)
+  return netmask_to_text(self)
+end
+
+function Netmask_methods.getBits(self)
+  return self._bits
+end
+
+function Netmask_methods.isIPv4(self)
+  return self._network._family == 4
+end
+
+function Netmask_methods.isIPv6(self)
+  return self._network._family == 6
+end
+
+function Netmask_methods.empty(self)
+  return false -- every Netmask a script can build has an address
+end
+
+function Netmask_methods.getNetwork(self)
+  local net = self._network
+  return new_ca(net._family, net._addr, net._port, net._scope)
+end
+
+function Netmask_methods.match(self, text)
+  local ca, err = netmask_address(text)
+  if not ca then
+    return nil, err
+  end
+  return netmask_matches(self, ca)
+end
+
+Netmask_mt = new_type("Netmask", Netmask_methods, netmask_to_text, function(a, b)
+  local x, y = a._network, b._network
+  return a._bits == b._bits and x._family == y._family and x._port == y._port and x._addr == y._addr
+end)
+
+do
+  local nm = object_reader(Netmask_mt, CXX.Netmask)
+  for _, name in ipairs({ "toString", "getBits", "isIPv4", "isIPv6", "empty", "getNetwork" }) do
+    Netmask_methods[name] = bind(Netmask_methods[name], 1, nm)
+  end
+  Netmask_methods.isIpv4 = Netmask_methods.isIPv4
+  Netmask_methods.isIpv6 = Netmask_methods.isIPv6
+  Netmask_methods.getMaskedNetwork = Netmask_methods.getNetwork
+  Netmask_methods.match = bind(Netmask_methods.match, 2, nm, ARG.string)
+end
+
+M.Netmask = {
+  parse = function(text)
+    local nm, err = parse_netmask(text)
+    if not nm then
+      error(err, 0)
+    end
+    return nm
+  end,
+  is = function(v)
+    return getmetatable(v) == Netmask_mt
+  end,
+}
+
+---------------------------------------------------------------------------
+-- NetmaskGroup (spec 3.8). State: _masks, keyed by "<family><network>/<bits>"
+-- with {netmask, positive}. The longest matching prefix decides; adding the
+-- same mask again replaces its sign.
+---------------------------------------------------------------------------
+
+local NMG_methods = {}
+local NMG_mt = new_type("NetmaskGroup", NMG_methods, nil, nil)
+
+local function nmg_add(nmg, text)
+  local positive = true
+  if byte(text, 1) == 33 then -- "!"
+    positive = false
+    text = sub(text, 2)
+  end
+  local nm, err = parse_netmask(text)
+  if not nm then
+    return nil, err
+  end
+  local net = nm._network
+  nmg._masks[net._family .. net._addr .. "/" .. nm._bits] = { nm, positive }
+  return true
+end
+
+local function nmg_add_list(nmg, list)
+  for i = 1, #list do
+    local ok, err = nmg_add(nmg, list[i])
+    if not ok then
+      return nil, err
+    end
+  end
+end
+
+local function nmg_match(nmg, ca)
+  local best_bits, result = -1, false
+  for _, entry in pairs(nmg._masks) do
+    local nm = entry[1]
+    local bits = nm._bits
+    if bits > best_bits and netmask_matches(nm, ca) then
+      best_bits, result = bits, entry[2]
+    end
+  end
+  return result
+end
+
+do
+  local nmg = object_reader(NMG_mt, CXX.NetmaskGroup)
+  NMG_methods.addMask = bind(function(self, text)
+    local ok, err = nmg_add(self, text)
+    if not ok then
+      return nil, err
+    end
+  end, 2, nmg, ARG.string)
+  NMG_methods.addMasks = bind(nmg_add_list, 2, nmg, ARG.masks)
+  NMG_methods.match = bind(nmg_match, 2, nmg, ARG.ComboAddress)
+end
+
+local function read_optional_masks(v)
+  local list = ARG.masks(v)
+  if list then
+    return list
+  end
+  return nil, CXX.optional_masks
+end
+
+local function new_nmg(list)
+  local nmg = setmetatable({ _masks = {} }, NMG_mt)
+  if list then
+    local ok, err = nmg_add_list(nmg, list)
+    if ok == nil and err then
+      return nil, err
+    end
+  end
+  return nmg
+end
+
+---------------------------------------------------------------------------
+-- DNSResourceRecord (spec 3.9). State: _qname (DNSName), _qtype (code),
+-- _ttl, _content, _domain_id, _auth.
+---------------------------------------------------------------------------
+
+local DRR_methods = {}
+local DRR_mt
+
+local T_NS, T_CNAME, T_PTR, T_MX, T_SRV, T_DNAME = 2, 5, 12, 15, 33, 39
+local NAME_CONTENT = { [T_NS] = true, [T_CNAME] = true, [T_PTR] = true, [T_DNAME] = true }
+
+-- DNSResourceRecord::setContent: drop one trailing dot from name contents.
+local function drr_content(qtype, content)
+  if qtype == T_MX or qtype == T_SRV then
+    if #content >= 2 and byte(content, -2) == 32 then
+      return content
+    end
+  elseif not NAME_CONTENT[qtype] then
+    return content
+  end
+  if #content >= 2 and byte(content, -1) == 46 then
+    return sub(content, 1, -2)
+  end
+  return content
+end
+
+-- getZoneRepresentation: the content, with the dot put back on names.
+local function drr_zone_content(self)
+  local qtype, content = self._qtype, self._content
+  if qtype == T_MX or qtype == T_SRV then
+    local last
+    for word in content:gmatch("[^ \t\n]+") do
+      last = word
+    end
+    if last == nil then
+      return ""
+    end
+    if last ~= "." and byte(last, -1) ~= 46 then
+      return content .. "."
+    end
+    return content
+  elseif NAME_CONTENT[qtype] then
+    if byte(content, -1) ~= 46 then
+      return content .. "."
+    end
+  end
+  return content
+end
+
+local function new_drr(qname, qtype_code, ttl, content, domain_id, auth)
+  return setmetatable({
+    _qname = qname._wire,
+    _qtype = qtype_code,
+    _ttl = ttl,
+    _content = drr_content(qtype_code, content),
+    _domain_id = domain_id or -1,
+    _auth = auth,
+  }, DRR_mt)
+end
+
+local function drr_equal(a, b)
+  local qa, qb = a._qname, b._qname
+  return a._qtype == b._qtype
+    and a._ttl == b._ttl
+    and (qa == qb or (#qa == #qb and ascii_lower(qa) == ascii_lower(qb)))
+    and ascii_lower(a._content) == ascii_lower(b._content)
+end
+
+-- DNSResourceRecord::operator<: qname by the fast order, then content.
+local function drr_less(a, b)
+  if fast_name_less(a._qname, b._qname) then
+    return true
+  end
+  local qa, qb = a._qname, b._qname
+  if qa == qb or (#qa == #qb and ascii_lower(qa) == ascii_lower(qb)) then
+    return bytes_less(a._content, b._content)
+  end
+  return false
+end
+
+DRR_mt = new_type("DNSResourceRecord", DRR_methods, drr_zone_content, drr_equal)
+
+do
+  local drr = object_reader(DRR_mt, CXX.DNSResourceRecord)
+  local getters = {
+    toString = drr_zone_content,
+    qname = function(self)
+      return new_name(self._qname)
+    end,
+    wildcardName = function()
+      return new_name("")
+    end,
+    content = function(self)
+      return self._content
+    end,
+    lastModified = function()
+      return 0
+    end,
+    ttl = function(self)
+      return self._ttl
+    end,
+    signttl = function()
+      return 0
+    end,
+    domainId = function(self)
+      return self._domain_id
+    end,
+    qtype = function(self)
+      return self._qtype
+    end,
+    qclass = function()
+      return 1
+    end,
+    scopeMask = function()
+      return 0
+    end,
+    auth = function(self)
+      return self._auth
+    end,
+    disabled = function()
+      return false
+    end,
+  }
+  for name, fn in pairs(getters) do
+    DRR_methods[name] = bind(fn, 1, drr)
+  end
+  DRR_methods.__lt = bind(drr_less, 2, drr, drr)
+end
+
+---------------------------------------------------------------------------
+-- DNSRecord (spec 3.10). Members name/type/ttl/place read and write through
+-- __index/__newindex (converted like native members); the content is parsed
+-- by host.parse_content when the host provides it.
+---------------------------------------------------------------------------
+
+local DR_methods = {}
+local DR_mt
+
+local function parse_record_content(code, content)
+  local parse = host.parse_content
+  if parse == nil then
+    return content
+  end
+  local ok, result, err = pcall(parse, code, content)
+  if ok and result ~= nil then
+    return result
+  end
+  local reason = tostring(ok and (err or "invalid content") or result)
+  if not find(reason, "Parsing record content", 1, true) then
+    reason = "Parsing record content (try 'pdnsutil check-zone'): " .. reason
+  end
+  if find(reason, "Caught exception: ", 1, true) ~= 1 then
+    reason = "Caught exception: " .. reason
+  end
+  return nil, reason
+end
+
+local DR_members = {
+  name = function(self)
+    return new_name(self._name)
+  end,
+  type = function(self)
+    return self._type
+  end,
+  ttl = function(self)
+    return self._ttl
+  end,
+  place = function(self)
+    return self._place
+  end,
+}
+
+-- Member writes are converted like native's (DNSName, uint16, uint32, int).
+local DR_writers = {
+  name = { ARG.DNSName, function(self, v)
+    rawset(self, "_name", v._wire)
+  end },
+  type = { ARG.uint16, function(self, v)
+    rawset(self, "_type", v)
+  end },
+  ttl = { ARG.uint, function(self, v)
+    rawset(self, "_ttl", v)
+  end },
+  place = { ARG.int, function(self, v)
+    rawset(self, "_place", v)
+  end },
+}
+
+local function new_dr(name, type_text, ttl, content, place)
+  local code = qtype_code_of(type_text)
+  local parsed, err = parse_record_content(code, content)
+  if not parsed then
+    return nil, err
+  end
+  return setmetatable({ _name = name._wire, _type = code, _ttl = ttl, _content = parsed, _place = place }, DR_mt)
+end
+
+DR_mt = new_type("DNSRecord", DR_methods, nil, nil)
+DR_mt.__index = function(self, key)
+  local member = DR_members[key]
+  if member then
+    return member(self)
+  end
+  return DR_methods[key]
+end
+DR_mt.__newindex = function(self, key, value)
+  local writer = DR_writers[key]
+  if not writer then
+    read_only(self, key)
+  end
+  local converted, cxx = writer[1](value)
+  if converted == nil then
+    error(conversion_error(value, cxx), 2)
+  end
+  writer[2](self, converted)
+end
+
+do
+  local dr = object_reader(DR_mt, CXX.DNSRecord)
+  DR_methods.getContent = bind(function(self)
+    return self._content
+  end, 1, dr)
+  DR_methods.getCA = bind(function(self)
+    local code = self._type
+    if code == 1 or code == 28 then
+      local addr = (code == 1 and inet_pton4 or inet_pton6)(self._content)
+      if addr then
+        return new_ca(code == 1 and 4 or 6, addr, 53)
+      end
+    end
+    return nil
+  end, 1, dr)
+  DR_methods.changeContent = bind(function(self, content)
+    local parsed, err = parse_record_content(self._type, content)
+    if not parsed then
+      return nil, err
+    end
+    self._content = parsed
+  end, 2, dr, ARG.string)
+end
+
+---------------------------------------------------------------------------
+-- pdnsrandom: a 48-bit linear congruential generator (drand48's constants)
+-- in plain arithmetic (no bit library on PUC 5.1), kept apart from
+-- math.random so scripts that reseed that do not disturb it. State is two
+-- 24-bit halves so every product stays exact in a double.
+---------------------------------------------------------------------------
+
+local rng_hi, rng_lo = 0x1234, 0xABCD33
+local A_HI, A_LO, C_INC = 0x5DE, 0xECE66D, 0xB
+
+local function rng_seed(seed)
+  seed = floor(tonumber(seed) or 0) % 281474976710656
+  rng_hi, rng_lo = floor(seed / TWO24) % TWO24, floor(seed % TWO24)
+end
+
+local function rng_next() -- uniform in [0, 1)
+  local lo = rng_lo * A_LO + C_INC
+  local hi = rng_hi * A_LO + rng_lo * A_HI + floor(lo / TWO24)
+  rng_lo = lo % TWO24
+  rng_hi = hi % TWO24
+  return (rng_hi * TWO24 + rng_lo) / 281474976710656
+end
+
+local function pdnsrandom(maximum)
+  if maximum == nil then
+    maximum = 0xffffffff
+  end
+  if maximum < 2 then
+    return 0
+  end
+  return floor(rng_next() * maximum)
+end
+
+---------------------------------------------------------------------------
+-- Logging, resolve and the pdns table.
+---------------------------------------------------------------------------
+
+local LOG_WARNING, LOG_INFO, LOG_ERROR = 4, 6, 3
+
+local function pdnslog(msg, level)
+  host.log(level or LOG_WARNING, msg)
+end
+
+local function print_to_log(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    parts[i] = tostring((select(i, ...)))
+  end
+  host.log(LOG_INFO, concat(parts, "\t"))
+end
+
+-- resolve(qname, qtype): the host does the stub query and hands back
+-- {name=, type=, ttl=, content=[, auth=]} rows; each becomes a DRR. Native
+-- returns an empty table when the query fails, so do we (and log why).
+local function resolve(qname, qtype)
+  local wire, err = parse_wire(qname)
+  if not wire then
+    return nil, err
+  end
+  local result = {}
+  local ok, rows = pcall(host.resolve, qname, qtype)
+  if not ok then
+    host.log(LOG_ERROR, "resolve(" .. qname .. ", " .. qtype .. ") failed: " .. tostring(rows))
+    return result
+  end
+  if rows == nil then
+    return result
+  end
+  local i = 1
+  local row = rows[i]
+  while row ~= nil do
+    local name = parse_wire(row.name) or ROOT_WIRE
+    local auth = row.auth
+    if auth == nil then
+      auth = true
+    end
+    local code = floor(tonumber(row.type) or 0)
+    result[i] = setmetatable({
+      _qname = name,
+      _qtype = code,
+      _ttl = floor(tonumber(row.ttl) or 0),
+      _content = drr_content(code, row.content or ""),
+      _domain_id = -1,
+      _auth = auth,
+    }, DRR_mt)
+    i = i + 1
+    row = rows[i]
+  end
+  return result
+end
+
+local function build_pdns_table()
+  local pdns = {
+    NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
+    YXDOMAIN = 6, YXRRSET = 7, NXRRSET = 8, NOTAUTH = 9, NOTZONE = 10, DROP = -2,
+    place = { QUESTION = 0, ANSWER = 1, AUTHORITY = 2, ADDITIONAL = 3 },
+    loglevels = {
+      Emergency = 0, Alert = 1, Critical = 2, Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7,
+    },
+  }
+  for name, code in pairs(QTYPE_CODES) do
+    pdns[name] = code
+  end
+  return pdns
+end
+
+---------------------------------------------------------------------------
+-- Installation.
+---------------------------------------------------------------------------
+
+local GLOBALS = {
+  newDN = bind(new_dn, 1, ARG.string),
+  newQType = bind(function(text)
+    return make_qtype(qtype_code_of(text))
+  end, 1, ARG.string),
+  newCA = bind(parse_ca, 1, ARG.string),
+  newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.uint16),
+  newCAS = bind(function()
+    return setmetatable({ _set = {} }, CAS_mt)
+  end, 0),
+  newNetmask = bind(parse_netmask, 1, ARG.string),
+  newNMG = bind(new_nmg, 0, read_optional_masks),
+  newDRR = bind(function(qname, qtype, ttl, content, domain_id, auth)
+    local auth_flag = true
+    if auth ~= nil then
+      auth_flag = auth ~= 0
+    end
+    return new_drr(qname, qtype_code_of(qtype), ttl, content, domain_id, auth_flag)
+  end, 4, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.int, ARG.int),
+  newDR = bind(new_dr, 5, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.int),
+  pdnslog = bind(pdnslog, 1, ARG.string, ARG.int),
+  pdnsrandom = bind(pdnsrandom, 0, ARG.uint),
+  resolve = bind(resolve, 2, ARG.string, ARG.uint16),
+}
+
+function M.install(host_callbacks, G)
+  host = host_callbacks or {}
+  G = G or _G
+  if host.random_seed ~= nil then
+    rng_seed(host.random_seed)
+  else
+    rng_seed(os.time() * 1000 + floor(os.clock() * 1000))
+  end
+  for name, fn in pairs(GLOBALS) do
+    G[name] = fn
+  end
+  G.print = print_to_log
+  G.pdns = build_pdns_table()
+  G.pdns_features = {}
+  return G
+end
+
+return M
