@@ -1,0 +1,209 @@
+"""``lua2pipe SCRIPT --record FILE``: the live session written as a transcript that replays green.
+
+The unit tests drive lua2pipe as a subprocess the way pdns does; the last test records the
+sessions a real pdns_server drives (several coprocesses, one file each) and replays them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import lua2pipe  # noqa: E402
+
+ZONE = REPO / "conformance" / "scripts" / "zone.lua"
+LUA2PIPE = [sys.executable, str(REPO / "lua2pipe.py")]
+
+NO_PACKET = "0.0.0.0\t0.0.0.0\t0.0.0.0/0"
+CLIENT = "192.0.2.10\t192.0.2.53\t192.0.2.10/32"
+SESSION = [
+    "HELO\t5",
+    f"Q\twww.example.org\tIN\tSOA\t-1\t{NO_PACKET}",
+    f"Q\texample.org\tIN\tSOA\t-1\t{NO_PACKET}",
+    f"Q\twww.example.org\tIN\tANY\t1\t{CLIENT}",
+    f"Q\tWWW.Example.ORG\tIN\tA\t1\t{CLIENT}",
+    f"Q\ta\\032b.example.org\tIN\tANY\t1\t{CLIENT}",
+    f"Q\tback\\\\slash.example.org\tIN\tANY\t1\t{CLIENT}",
+    f"Q\texample.org\tIN\tMX\t1\t{CLIENT}",
+    "AXFR\t1\texample.org",
+    "AXFR\t2\texample.net",
+    "CMD\techo hello\tworld  ",
+    "CMD\tlines",
+    "CMD\tnosuch",
+    "PING",
+    "",
+    f"Q\twww.example.org\tIN\tANY\tx\t{CLIENT}",
+    f"Q\tw\udcffw.example.org\tIN\tANY\t1\t{CLIENT}",
+]
+
+
+def session_bytes(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+
+
+def run(args: list[str], stdin: bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*LUA2PIPE, *args], input=stdin, capture_output=True, timeout=60,
+                          cwd=cwd, check=False)
+
+
+def test_recording_replays_green_and_changes_no_answer(tmp_path: Path) -> None:
+    record = tmp_path / "session.txt"
+    stdin = session_bytes(SESSION)
+    plain = run([str(ZONE), "--loglevel", "6"], stdin)
+    recorded = run([str(ZONE), "--loglevel", "6", "--record", str(record)], stdin)
+    assert recorded.returncode == plain.returncode == 0
+    assert recorded.stdout == plain.stdout
+    assert b"DATA\t0\t1\twww.example.org.\tIN\tA\t300\t1\t192.0.2.1\n" in plain.stdout
+
+    text = record.read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("# Recorded by lua2pipe")
+    assert lines[1] == f"script: {ZONE}"
+    assert lines[2] == "options: --loglevel 6"
+    assert lines[3:6] == ["> HELO\\t5", "<~ OK\\tlua2pipe .*",
+                          "> Q\\twww.example.org\\tIN\\tSOA\\t-1\\t0.0.0.0\\t0.0.0.0\\t0.0.0.0/0"]
+    assert "> Q\\ta\\032b.example.org\\tIN\\tANY\\t1" in text  # pdns's escapes as they are
+    assert "> Q\\tback\\\\\\\\slash.example.org" in text  # the text back\\slash
+    assert "> CMD\\techo hello\\tworld\\x20\\x20" in text  # trailing blanks stay visible
+    assert "< \\x20END" in text
+    assert "> Q\\tw\\xffw.example.org" in text
+    assert ">\n" in text  # the empty line
+    assert "\t" not in text
+
+    transcript = lua2pipe.Transcript(record)
+    assert transcript.questions == stdin.rstrip(b"\n").split(b"\n")
+    result = lua2pipe.replay_transcript(record)
+    assert result.passed, result.report
+    assert result.output == plain.stdout
+
+
+def test_each_answer_reaches_the_file_before_pdns(tmp_path: Path) -> None:
+    """A SIGKILL (what pdns sends) loses nothing already answered."""
+    record = tmp_path / "killed.txt"
+    process = subprocess.Popen([*LUA2PIPE, str(ZONE), "--record", str(record)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdin and process.stdout
+        process.stdin.write(b"HELO\t3\n")
+        process.stdin.flush()
+        assert process.stdout.readline().startswith(b"OK\tlua2pipe ")
+        process.stdin.write(f"Q\twww.example.org\tIN\tA\t1\t{CLIENT}\n".encode())
+        process.stdin.flush()
+        assert process.stdout.readline().startswith(b"DATA\t")
+        assert process.stdout.readline() == b"END\n"
+        text = record.read_text()
+        assert text.endswith("< DATA\\t0\\t1\\twww.example.org.\\tIN\\tA\\t300\\t1\\t192.0.2.1\n< END\n")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream:
+                stream.close()
+    result = lua2pipe.replay_transcript(record)
+    assert result.passed, result.report
+
+
+def test_file_names_never_clash(tmp_path: Path) -> None:
+    session = session_bytes(SESSION[:2])
+    taken = tmp_path / "s.txt"
+    taken.write_text("someone else's\n")
+    first = run([str(ZONE), "--record", str(taken)], session)
+    assert taken.read_text() == "someone else's\n"  # never overwritten
+    (second,) = tmp_path.glob("s.*.txt")
+    assert second.name.split(".")[1].isdigit()
+    assert first.returncode == 0
+
+    run([str(ZONE), "--record", str(tmp_path / "p-%p-100%%.txt")], session)
+    (named,) = tmp_path.glob("p-*-100%.txt")
+    assert named.name.split("-")[1].isdigit()
+    for path in (second, named):
+        result = lua2pipe.replay_transcript(path)
+        assert result.passed, result.report
+
+
+def test_no_file_without_an_answer_and_exit_status_recorded(tmp_path: Path) -> None:
+    run([str(ZONE), "--record", str(tmp_path / "none-%p.txt")], b"")
+    assert list(tmp_path.iterdir()) == []  # a coprocess killed before HELO leaves nothing
+
+    bad = tmp_path / "bad.txt"
+    assert run([str(ZONE), "--record", str(bad)], b"HELO\t9\n").returncode == 1
+    assert bad.read_text().splitlines()[-3:] == ["> HELO\\t9", "< FAIL", "exit: 1"]
+    result = lua2pipe.replay_transcript(bad)
+    assert result.passed, result.report
+
+
+def test_unwritable_file_changes_nothing(tmp_path: Path) -> None:
+    stdin = session_bytes(SESSION)
+    plain = run([str(ZONE)], stdin)
+    broken = run([str(ZONE), "--record", str(tmp_path / "missing-dir" / "s.txt")], stdin)
+    assert broken.stdout == plain.stdout
+    assert broken.returncode == 0
+    assert b"cannot record the session" in broken.stderr
+
+
+def test_relative_script_recorded_as_absolute(tmp_path: Path) -> None:
+    record = tmp_path / "rel.txt"
+    run(["zone.lua", "--lua", "5.1", "--record", str(record)], session_bytes(SESSION[:4]),
+        cwd=ZONE.parent)
+    transcript = lua2pipe.Transcript(record)
+    assert transcript.script == str(ZONE)
+    assert transcript.options == ["--lua", "5.1"]
+    result = lua2pipe.replay_transcript(record)
+    assert result.passed, result.report
+
+
+def test_recording_off_binds_nothing() -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        plain = lua2pipe.Coprocess(lua2pipe.ScriptError("not loaded"), read_fd, write_fd)
+        assert not {"answer", "write", "serve"} & set(vars(plain))
+        assert "readline" not in vars(plain.reader)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+# -- a real pdns_server driving recording coprocesses
+
+
+@pytest.mark.pdns("pipe")
+@pytest.mark.lua2pipe
+def test_record_sessions_pdns_drives(tmp_path: Path, start_pdns) -> None:
+    from pdns import PdnsServer
+
+    records = tmp_path / "records"
+    records.mkdir()
+    pattern = records / "session-%p.txt"
+    server = start_pdns(PdnsServer.pipe(
+        ZONE, abi=5, args=["--loglevel", "4", "--record", str(pattern)], distributor_threads=2))
+    answer = server.query("www.example.org", "A")
+    assert [rrset.to_text() for rrset in answer.answer] == ["www.example.org. 300 IN A 192.0.2.1"]
+    answer = server.query("WWW.Example.ORG", "AAAA", source="127.0.0.2")
+    assert [rrset.to_text() for rrset in answer.answer] == ["WWW.Example.ORG. 300 IN AAAA 2001:db8::1"]
+    answer = server.query("example.org", "MX")
+    assert [rrset.to_text() for rrset in answer.answer] == ["example.org. 300 IN MX 10 mail.example.org."]
+    assert server.query("nope.example.org", "A").rcode() == 3  # NXDOMAIN
+    assert len(server.axfr("example.org")) >= 12
+    server.stop()
+
+    files = sorted(records.glob("session-*.txt"))
+    assert len(files) >= 2, "pdns runs several coprocesses; each writes its own file"
+    text = "".join(path.read_text() for path in files)
+    assert "> Q\\twww.example.org\\tIN\\tSOA\\t-1\\t0.0.0.0\\t0.0.0.0\\t0.0.0.0/0" in text
+    assert "> Q\\tWWW.Example.ORG\\tIN\\t" in text
+    assert "\\t127.0.0.2\\t127.0.0.1\\t127.0.0.2/32" in text
+    assert "> AXFR\\t1\\texample.org" in text
+    for path in files:
+        transcript = lua2pipe.Transcript(path)
+        assert transcript.script == str(ZONE)
+        assert transcript.options == ["--loglevel", "4"]
+        result = lua2pipe.replay_transcript(path)
+        assert result.passed, result.report
