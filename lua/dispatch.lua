@@ -6,8 +6,9 @@
 -- script's hook, checks every row the way native lua2 reads it, and renders the rows into the
 -- final pipe answer ("DATA ...\n" lines ending in "END\n").
 --
--- Entry points return the answer text, or `nil, reason` when the question must fail; Python then
--- answers "LOG\t<reason>" and "FAIL" (see lua2pipe.py, section "Answers").
+-- M.answer takes a whole Q or AXFR line and returns the answer text, or `nil, reason, zone_walk`
+-- when the question must fail (Python then answers "LOG\t<reason>" and "FAIL", section "Answers"
+-- of lua2pipe.py), or `false` for a line Python answers itself (CMD, non-ASCII, anything else).
 --
 -- The chunk is called as chunk(env, G, before_script): env is the module returned by
 -- environment.lua, G the script's global table, before_script a copy of G taken just before the
@@ -21,6 +22,7 @@ local parse_name, is_name = DNSName.parse, DNSName.is
 local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.code_of, QType.name_of
 
 local concat, format = table.concat, string.format
+local byte, find, sub = string.byte, string.find, string.sub
 local floor, tonumber, tostring, type, pairs = math.floor, tonumber, tostring, type, pairs
 local pcall, xpcall = pcall, xpcall
 local traceback = debug.traceback
@@ -124,9 +126,22 @@ local function bad(index, key, value, expected)
     type(value), expected)
 end
 
+-- Names of letters, digits, "-", "_" and "*" print exactly as written (plus the final dot), so
+-- the common row name needs no DNSName: AXFR of a large zone is mostly this.
+local LONGEST_LABEL = string.rep("[^.]", 64)
+local function plain_name_text(text)
+  local length = #text
+  if length == 0 or length > 253 or byte(text, 1) == 46 or find(text, "[^%w%-_%*%.]")
+      or find(text, "..", 1, true) or find(text, LONGEST_LABEL) then
+    return nil
+  end
+  if byte(text, length) == 46 then return text end
+  return text .. "."
+end
+
 -- Reads one row table into `record`; returns record, or nil and the reason.
 local function read_row(index, row, record, warnings)
-  record.name, record.code, record.content, record.ttl = nil, 0, "", 0
+  record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
   record.domain_id, record.auth, record.scope = -1, true, 0
   for key, value in pairs(row) do
     if not is_row_value(value) then
@@ -134,11 +149,15 @@ local function read_row(index, row, record, warnings)
     end
     if key == "name" then
       if is_name(value) then
-        record.name = value
+        record.name_text = value:toString()
       elseif type(value) == "string" then
-        local ok, name = pcall(parse_name, value)
-        if not ok then return bad(index, key, value, "a valid DNS name") end
-        record.name = name
+        local text = plain_name_text(value)
+        if not text then
+          local ok, name = pcall(parse_name, value)
+          if not ok then return bad(index, key, value, "a valid DNS name") end
+          text = name:toString()
+        end
+        record.name_text = text
       else
         return bad(index, key, value, "a DNSName or a string")
       end
@@ -197,9 +216,7 @@ local warned_abi_fields = false
 
 -- Renders one checked record as a DATA line; returns the line, or nil and the reason.
 local function render_row(index, record, lines)
-  local code, content = record.code, record.content
-  local name = record.name
-  local name_text = name and name:toString() or "."
+  local code, content, name_text = record.code, record.content, record.name_text
   if code == 0 then
     if content == "" then
       lines[#lines + 1] = format("LOG\tEmpty non-terminal row %s for %s cannot be sent through " ..
@@ -243,6 +260,21 @@ local function render_row(index, record, lines)
 end
 
 -- Renders a hook's result table into the answer text, or returns nil and the reason.
+local function render_one(hook, index, row, lines, warnings, record, on_row)
+  if type(row) ~= "table" then
+    return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
+      describe(row))
+  end
+  local ok, why = read_row(index, row, record, warnings)
+  if not ok then return nil, hook .. " " .. why end
+  if on_row then on_row(record) end
+  ok, why = render_row(index, record, lines)
+  if not ok then return nil, hook .. " " .. why end
+  return true
+end
+
+-- Renders a hook's result table into the answer text, or returns nil and the reason. Rows come
+-- in `pairs` order, as native's lua_next gives them (the array part first, in order).
 local function render_result(hook, result, on_row)
   if type(result) ~= "table" then
     return nil, format("%s returned %s, expected a table of rows", hook, describe(result))
@@ -252,15 +284,8 @@ local function render_result(hook, result, on_row)
     if to_integer(index) == nil then
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
     end
-    if type(row) ~= "table" then
-      return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
-        describe(row))
-    end
-    local ok, why = read_row(index, row, record, warnings)
-    if not ok then return nil, hook .. " " .. why end
-    if on_row then on_row(record) end
-    ok, why = render_row(index, record, lines)
-    if not ok then return nil, hook .. " " .. why end
+    local ok, why = render_one(hook, index, row, lines, warnings, record, on_row)
+    if not ok then return nil, why end
   end
   for i = 1, #warnings do lines[#lines + 1] = warnings[i] end
   lines[#lines + 1] = "END\n"
@@ -376,21 +401,22 @@ local EMPTY_ADDRESS, EMPTY_NETWORK = "0.0.0.0", "0.0.0.0/0"
 -- Zone names learnt from zone-walk SOA answers: below ABI 4 an AXFR line carries only the id.
 local zone_names = {}
 local function remember_zone(record)
-  if record.code == 6 and record.name then zone_names[record.domain_id] = record.name end
+  if record.code == 6 then zone_names[record.domain_id] = record.name_text end
 end
 
 -- Q: qname, qtype and id as pdns sent them; remote, local and real remote as far as the ABI has
 -- them (nil otherwise).
 function M.lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
   local ok, qname = pcall(parse_name, qname_text)
-  if not ok then return nil, "invalid qname: " .. error_handler(qname) end
+  if not ok then return nil, "malformed question: invalid qname: " .. error_handler(qname) end
   local qtype = new_qtype(qtype_text)
   local ctx = {}
   if remote ~= EMPTY_ADDRESS or (local_address and local_address ~= EMPTY_ADDRESS)
       or (real_remote and real_remote ~= EMPTY_NETWORK) then
     ctx.source_address = remote
+    -- below ABI 3 pdns sends no real remote; without ECS it is the remote as a Netmask
     ctx.real_source_address = real_remote
-        or (remote:find(":", 1, true) and remote .. "/128" or remote .. "/32")
+        or (find(remote, ":", 1, true) and remote:gsub("%%.*", "") .. "/128" or remote .. "/32")
   end
   local result
   ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
@@ -404,14 +430,13 @@ function M.list(id, zone_text)
   local target
   if zone_text then
     local ok, zone = pcall(parse_name, zone_text)
-    if not ok then return nil, "invalid zone name: " .. error_handler(zone) end
+    if not ok then return nil, "malformed question: invalid zone name: " .. error_handler(zone) end
     target = zone
+  elseif zone_names[id] then
+    target = parse_name(zone_names[id])
   else
-    target = zone_names[id]
-    if not target then
-      return nil, format("AXFR of zone id %s: the zone name is unknown (pdns sends it from " ..
-        "pipe-abi-version 4 on)", integer_text(id))
-    end
+    return nil, format("AXFR of zone id %s: the zone name is unknown (pdns sends it from " ..
+      "pipe-abi-version 4 on)", integer_text(id))
   end
   local ok, result = call("dns_list", hooks.dns_list, target, id)
   if not ok then return nil, result end
@@ -420,6 +445,64 @@ function M.list(id, zone_text)
       tostring(result), target:toString())
   end
   return render_result("dns_list", result)
+end
+
+-- A question line, split and checked here rather than in Python: one crossing per question.
+
+local Q_FIELDS = { 6, 7, 8, 8, 8 } -- per ABI: ABI 2 adds the local address, ABI 3 the real remote
+
+local function malformed(why, ...)
+  return nil, "malformed question: " .. format(why, ...)
+end
+
+-- A zone id: decimal, fitting pdns's int.
+local function zone_id(text)
+  if not find(text, "^%-?%d+$") then return nil end
+  local id = tonumber(text)
+  if id < -2147483648 or id > 2147483647 then return nil end
+  return id
+end
+
+local fields = {}
+local function split_fields(line)
+  local count, start = 0, 1
+  while true do
+    local tab = find(line, "\t", start, true)
+    count = count + 1
+    if not tab then
+      fields[count] = sub(line, start)
+      return count
+    end
+    fields[count] = sub(line, start, tab - 1)
+    start = tab + 1
+  end
+end
+
+function M.answer(line)
+  if find(line, "[\128-\255]") then return false end
+  local count = split_fields(line)
+  local tag = fields[1]
+  if tag == "Q" then
+    if count ~= Q_FIELDS[abi] then
+      return malformed("Q at pipe ABI %d has %d fields, this one %d", abi, Q_FIELDS[abi], count)
+    end
+    if fields[3] ~= "IN" then return malformed("qclass '%s' is not IN", fields[3]) end
+    local id = zone_id(fields[5])
+    if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[5]) end
+    local answer, why = M.lookup(fields[2], fields[4], id, fields[6],
+      abi >= 2 and fields[7] or nil, abi >= 3 and fields[8] or nil)
+    if answer then return answer end
+    return nil, why, id == -1 and fields[4] == "SOA"
+  elseif tag == "AXFR" then
+    local expected = abi >= 4 and 3 or 2
+    if count ~= expected then
+      return malformed("AXFR at pipe ABI %d has %d fields, this one %d", abi, expected, count)
+    end
+    local id = zone_id(fields[2])
+    if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[2]) end
+    return M.list(id, abi >= 4 and fields[3] or nil)
+  end
+  return false
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -438,6 +521,408 @@ function M.call_script_function(name, argument)
     return nil, format("%s returned %s, expected a string", name, describe(result))
   end
   return result
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- CMD built-ins (lua2pipe.py, section CMD): the hooks pdns never calls through the pipe. Each
+-- cmd_* function reads the hook's result the way native lua2 reads it (upstream's rules where
+-- 4.7.3 is stricter, as for rows) and returns it normalised into plain tables of strings,
+-- numbers and booleans for Python to format, as two values:
+--   result, warnings   the normalised result and an array of warning strings
+--   false, reason      the hook answered false/true: "not found or not supported"
+--   nil, reason        the hook is missing or raised, or its result breaks the contract
+-- Reasons are one line (error_handler removes control bytes).
+
+-- Which script functions `CMD NAME ARGS` may call: Lua functions the script defined (not C
+-- functions such as os.execute or dofile, even under another name, nor the environment's).
+local function script_defined(name)
+  local fn = G[name]
+  if type(fn) ~= "function" or fn == before_script[name] then return false end
+  local info = debug.getinfo(fn, "S")
+  return info.what ~= "C" and info.source:sub(1, 1) ~= "="
+end
+
+function M.is_script_function(name)
+  return script_defined(name)
+end
+
+-- The functions `CMD NAME ARGS` can call, space-separated and sorted.
+function M.script_functions()
+  local names = {}
+  for name in pairs(G) do
+    if type(name) == "string" and script_defined(name) then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return concat(names, " ")
+end
+
+-- native lua2's backend-cmd for a function the script defined; anything else is not callable.
+function M.call_command(name, argument)
+  if not script_defined(name) then return nil, name .. "not found" end
+  return M.call_script_function(name, argument)
+end
+
+function M.memory_kb()
+  return collectgarbage("count")
+end
+
+local function hook_missing(name)
+  return nil, name .. " missing: the script does not define it"
+end
+
+local function cmd_name(text, what)
+  local ok, name = pcall(parse_name, text)
+  if not ok then
+    return nil, format("invalid %s %s: %s", what, (describe(text)), error_handler(name))
+  end
+  return name
+end
+
+-- The first value of a hook call that answered a boolean ("not found or not supported").
+local function not_found(hook, result, subject)
+  return false, format("%s returned %s for %s: not found or not supported", hook, tostring(result),
+    subject)
+end
+
+-- A value native's table readers cannot convert poisons the whole result (spec 2.3).
+local function convertible(value)
+  local kind = type(value)
+  return kind == "string" or kind == "number" or kind == "boolean" or is_name(value)
+end
+
+-- Domain info (spec 2.6). Values fit variant<bool, long, string, vector<string>>: a boolean
+-- is always bad_get, and a numeric string is read as a long.
+local KINDS = {
+  NATIVE = "native", MASTER = "primary", PRIMARY = "primary", SLAVE = "secondary",
+  SECONDARY = "secondary", PRODUCER = "producer", CONSUMER = "consumer",
+}
+local INFO_INTEGERS = { id = true, serial = true, notified_serial = true, last_check = true }
+
+local function read_info(hook, zone, info, warnings)
+  local zone_text = zone:toString()
+  if type(info) ~= "table" then
+    return nil, format("%s: info for %s is %s, expected a table", hook, zone_text, (describe(info)))
+  end
+  local out = {
+    zone = zone_text, id = -1, kind = "native", serial = 0, notified_serial = 0, last_check = 0,
+    account = "", masters = {},
+  }
+  for key, value in pairs(info) do
+    local where = format("%s: %s %s value %s", hook, zone_text, tostring(key), (describe(value)))
+    if type(value) == "boolean" then
+      return nil, where .. " is a boolean; native lua2 cannot read one here (bad_get)"
+    elseif INFO_INTEGERS[key] then
+      local n = to_integer(value)
+      if n == nil then return nil, where .. " is not an integer" end
+      if key == "id" then
+        n = wrap_signed32(n)
+      elseif key ~= "last_check" then
+        n = wrap_unsigned32(n)
+      end
+      out[key] = n
+    elseif key == "kind" then
+      if type(value) ~= "string" or to_integer(value) ~= nil then
+        return nil, where .. " is not a kind name"
+      end
+      out.kind = KINDS[value:upper()] or "native"
+      if not KINDS[value:upper()] then
+        warnings[#warnings + 1] = format("%s: %s kind %s is not native, primary (master), " ..
+          "secondary (slave), producer or consumer; pdns takes it as native", hook, zone_text,
+          (describe(value)))
+      end
+    elseif key == "account" then
+      if type(value) ~= "string" and type(value) ~= "number" then
+        return nil, where .. " is not a string"
+      end
+      out.account = tostring(value)
+    elseif key == "masters" then
+      if type(value) ~= "table" then return nil, where .. " is not a table of addresses" end
+      for _, master in pairs(value) do
+        if type(master) ~= "string" then
+          return nil, format("%s: %s masters entry %s is not a string", hook, zone_text,
+            (describe(master)))
+        end
+        out.masters[#out.masters + 1] = master
+      end
+      table.sort(out.masters)
+      warnings[#warnings + 1] = format("%s: %s masters is a table, which native lua2 cannot read " ..
+        "(it fails the whole info)", hook, zone_text)
+    elseif not convertible(value) then
+      return nil, where .. " cannot be converted (native fails the whole info)"
+    else
+      warnings[#warnings + 1] = format("Unsupported key '%s' in domaininfo result", tostring(key))
+    end
+  end
+  return out
+end
+
+-- Without dns_get_domaininfo native falls back to an SOA lookup (getAuth): zone and serial,
+-- and (upstream) the id from the SOA row, which is also the id the pipe's zone walk finds.
+local function soa_info(zone, warnings)
+  local ok, result = call("dns_lookup", hooks.dns_lookup, new_qtype("SOA"), zone, -1, {})
+  if not ok then return nil, result end
+  if type(result) ~= "table" then
+    return nil, format("dns_lookup returned %s, expected a table of rows", (describe(result)))
+  end
+  local found, record = nil, {}
+  for index, row in pairs(result) do
+    if to_integer(index) == nil or type(row) ~= "table" then
+      return nil, format("dns_lookup result has %s = %s; rows must be tables in an array",
+        (describe(index)), (describe(row)))
+    end
+    local row_ok, why = read_row(index, row, record, warnings)
+    if not row_ok then return nil, "dns_lookup " .. why end
+    if record.code ~= 6 then
+      return nil, format("dns_lookup answered a %s row to the SOA question for %s (pdns: Got " ..
+        "non-SOA record when asking for SOA)", qtype_name(record.code), zone:toString())
+    end
+    found = { id = record.domain_id, content = record.content } -- the last SOA wins, as in pdns
+  end
+  if not found then
+    return false, format("dns_get_domaininfo missing and dns_lookup has no SOA for %s",
+      zone:toString())
+  end
+  local serial = found.content:match("^%s*%S+%s+%S+%s+(%S+)")
+  return {
+    zone = zone:toString(), id = found.id, kind = "native",
+    serial = serial and to_integer(serial) and wrap_unsigned32(to_integer(serial)) or 0,
+    notified_serial = 0, last_check = 0, account = "", masters = {},
+  }
+end
+
+function M.cmd_domaininfo(zone_text)
+  local zone, why = cmd_name(zone_text, "zone")
+  if not zone then return nil, why end
+  local warnings = {}
+  if not hooks.dns_get_domaininfo then
+    local info
+    info, why = soa_info(zone, warnings)
+    if not info then return info, why end
+    info.source = "soa"
+    return info, warnings
+  end
+  local ok, result = call("dns_get_domaininfo", hooks.dns_get_domaininfo, zone)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return not_found("dns_get_domaininfo", result, zone:toString())
+  end
+  local info
+  info, why = read_info("dns_get_domaininfo", zone, result, warnings)
+  if not info then return nil, why end
+  info.source = "dns_get_domaininfo"
+  return info, warnings
+end
+
+function M.cmd_all_domains()
+  if not hooks.dns_get_all_domains then return hook_missing("dns_get_all_domains") end
+  local ok, result = call("dns_get_all_domains", hooks.dns_get_all_domains)
+  if not ok then return nil, result end
+  if type(result) ~= "table" then
+    return nil, format("dns_get_all_domains returned %s, expected a table {[newDN(zone)] = info}" ..
+      " (native accepts neither false nor nil)", (describe(result)))
+  end
+  local list, warnings = {}, {}
+  for key, info in pairs(result) do
+    if not is_name(key) then
+      return nil, format("dns_get_all_domains result key %s is a %s, not a DNSName: native lua2 " ..
+        "needs newDN(...) keys", (describe(key)), type(key))
+    end
+    local entry, why = read_info("dns_get_all_domains", key, info, warnings)
+    if not entry then return nil, why end
+    entry.source = "dns_get_all_domains"
+    list[#list + 1] = entry
+  end
+  return list, warnings
+end
+
+-- An array of strings as native reads it (vector<pair<int, string>>): integer keys, and string
+-- values (numbers are stringified). Returned in key order.
+local function read_strings(what, value)
+  if type(value) ~= "table" then
+    return nil, format("%s is %s, expected an array of strings", what, (describe(value)))
+  end
+  local pairs_in_order = {}
+  for key, item in pairs(value) do
+    local index = to_integer(key)
+    if index == nil then
+      return nil, format("%s has key %s; values must be in an array", what, (describe(key)))
+    end
+    if type(item) == "number" then
+      item = tostring(item)
+    elseif type(item) ~= "string" then
+      return nil, format("%s value %s is not a string", what, (describe(item)))
+    end
+    pairs_in_order[#pairs_in_order + 1] = { index, item }
+  end
+  table.sort(pairs_in_order, function(a, b) return a[1] < b[1] end)
+  local out = {}
+  for i, pair in ipairs(pairs_in_order) do out[i] = pair[2] end
+  return out
+end
+
+-- One metadata kind: an array of strings.
+function M.cmd_metadata(zone_text, kind)
+  if not hooks.dns_get_domain_metadata then return hook_missing("dns_get_domain_metadata") end
+  local zone, why = cmd_name(zone_text, "zone")
+  if not zone then return nil, why end
+  local ok, result = call("dns_get_domain_metadata", hooks.dns_get_domain_metadata, zone, kind)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return not_found("dns_get_domain_metadata", result, zone:toString() .. " " .. kind)
+  end
+  local values
+  values, why = read_strings("dns_get_domain_metadata result", result)
+  if not values then return nil, why end
+  return values, {}
+end
+
+-- All metadata: an array of {kind, {values}}, sorted by kind.
+function M.cmd_all_metadata(zone_text)
+  if not hooks.dns_get_all_domain_metadata then return hook_missing("dns_get_all_domain_metadata") end
+  local zone, why = cmd_name(zone_text, "zone")
+  if not zone then return nil, why end
+  local ok, result = call("dns_get_all_domain_metadata", hooks.dns_get_all_domain_metadata, zone)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return not_found("dns_get_all_domain_metadata", result, zone:toString())
+  end
+  if type(result) ~= "table" then
+    return nil, format("dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
+      (describe(result)))
+  end
+  local list = {}
+  for kind, values in pairs(result) do
+    if type(kind) ~= "string" and type(kind) ~= "number" then
+      return nil, format("dns_get_all_domain_metadata result key %s is not a kind name",
+        (describe(kind)))
+    end
+    local strings
+    strings, why = read_strings("dns_get_all_domain_metadata " .. tostring(kind), values)
+    if not strings then return nil, why end
+    list[#list + 1] = { tostring(kind), strings }
+  end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  return list, {}
+end
+
+-- Keys (spec 2.7): an array of {id, flags, active, published, content}, in array order.
+local KEY_FIELDS = { id = "integer", flags = "integer", active = "flag", published = "flag",
+  content = "string" }
+
+function M.cmd_keys(zone_text)
+  if not hooks.dns_get_domain_keys then return hook_missing("dns_get_domain_keys") end
+  local zone, why = cmd_name(zone_text, "zone")
+  if not zone then return nil, why end
+  local ok, result = call("dns_get_domain_keys", hooks.dns_get_domain_keys, zone)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return not_found("dns_get_domain_keys", result, zone:toString())
+  end
+  if type(result) ~= "table" then
+    return nil, format("dns_get_domain_keys returned %s, expected an array of key tables",
+      (describe(result)))
+  end
+  local ordered, warnings = {}, {}
+  for index, key in pairs(result) do
+    if to_integer(index) == nil or type(key) ~= "table" then
+      return nil, format("dns_get_domain_keys result has %s = %s; keys must be tables in an array",
+        (describe(index)), (describe(key)))
+    end
+    local out = { id = 0, flags = 0, active = false, published = true, content = "" }
+    local seen = {}
+    for field, value in pairs(key) do
+      local expected = KEY_FIELDS[field]
+      local where = format("dns_get_domain_keys key %s: %s value %s", tostring(index),
+        tostring(field), (describe(value)))
+      if expected == "integer" then
+        local n = to_integer(value)
+        if n == nil then return nil, where .. " is not an integer" end
+        out[field] = wrap_unsigned32(n)
+      elseif expected == "flag" then
+        if type(value) == "boolean" then
+          out[field] = value
+        elseif to_integer(value) ~= nil then
+          out[field] = to_integer(value) ~= 0
+        else
+          return nil, where .. " is not a boolean"
+        end
+      elseif expected == "string" then
+        if type(value) ~= "string" then return nil, where .. " is not a string" end
+        out.content = value
+      elseif not convertible(value) then
+        return nil, where .. " cannot be converted (native fails the whole result)"
+      else
+        warnings[#warnings + 1] = format("[lua2] Unsupported key '%s' in keydata result",
+          tostring(field))
+      end
+      seen[field] = true
+    end
+    for _, field in ipairs({ "id", "flags", "active", "content" }) do
+      if not seen[field] then
+        warnings[#warnings + 1] = format("dns_get_domain_keys key %s has no %s (pdns 4.7.3 " ..
+          "reads uninitialised memory then)", tostring(index), field)
+      end
+    end
+    ordered[#ordered + 1] = { to_integer(index), out }
+  end
+  table.sort(ordered, function(a, b) return a[1] < b[1] end)
+  local keys = {}
+  for i, pair in ipairs(ordered) do keys[i] = pair[2] end
+  return keys, warnings
+end
+
+-- NSEC names (spec 2.7): exactly the three keys unhashed, before and after, each a DNSName or
+-- a string parsed as one.
+local NSEC_KEYS = { unhashed = true, before = true, after = true }
+
+function M.cmd_nsec(id, name_text)
+  local hook = "dns_get_before_and_after_names_absolute"
+  if not hooks[hook] then return hook_missing(hook) end
+  local qname, why = cmd_name(name_text, "name")
+  if not qname then return nil, why end
+  local ok, result = call(hook, hooks[hook], id, qname)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return not_found(hook, result, integer_text(id) .. " " .. qname:toString())
+  end
+  if type(result) ~= "table" then
+    return nil, format("%s returned %s, expected {unhashed=, before=, after=}", hook,
+      (describe(result)))
+  end
+  local count, out = 0, {}
+  for _ in pairs(result) do count = count + 1 end
+  if count ~= 3 then
+    return nil, format("%s result has %d entries, expected exactly unhashed, before and after " ..
+      "(native: Invalid result, expected array with 3 items; pdns gets false)", hook, count)
+  end
+  for key, value in pairs(result) do
+    if not NSEC_KEYS[key] then
+      return nil, format("%s result has unexpected key %s (native: Invalid result, unexpected " ..
+        "key; pdns gets false)", hook, (describe(key)))
+    end
+    if is_name(value) then
+      out[key] = value:toString()
+    elseif type(value) == "string" then
+      local name
+      name, why = cmd_name(value, hook .. " " .. key)
+      if not name then return nil, why end
+      out[key] = name:toString()
+    else
+      return nil, format("%s %s value %s is neither a DNSName nor a string", hook, key,
+        (describe(value)))
+    end
+  end
+  return out, {}
+end
+
+function M.cmd_set_notified(id, serial)
+  if not hooks.dns_set_notified then
+    return nil, "dns_set_notified missing: the script does not define it (native lua2 skips " ..
+      "the call silently)"
+  end
+  local ok, result = call("dns_set_notified", hooks.dns_set_notified, id, serial)
+  if not ok then return nil, result end
+  return true, {}
 end
 
 return M
