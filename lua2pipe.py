@@ -7,9 +7,9 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
 Sections, in order: settings and errors; logging; the Lua state (environment, script, hook
-dispatcher); answers; the coprocess loop; CMD; the command line. The Lua half lives in
-``lua/environment.lua`` (the AuthLua4 environment) and ``lua/dispatch.lua`` (the hook
-dispatcher: one crossing into Lua per question).
+dispatcher); answers; the coprocess loop; CMD; transcripts (replay, --record); the command
+line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) and
+``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ LUA_RUNTIMES = {
 #: The longest protocol line read; pdns's longest question is a CMD line.
 MAX_LINE = 65536
 
-#: Fields of a ``Q`` line for each pipe ABI: ABI 2 adds the local address, ABI 3 the real remote.
-Q_FIELDS = {1: 6, 2: 7, 3: 8, 4: 8, 5: 8}
+#: The pipe ABI versions lua2pipe speaks (pipe-abi-version).
+ABI_VERSIONS = range(1, 6)
 
 #: pdns's syslog levels, as ``pdns.loglevels`` names them.
 LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
@@ -258,10 +258,12 @@ class Script:
 
 
 def _lua_message(exc: Exception) -> str:
+    """The Lua error's message, without the traceback lupa appends (it walks lua2pipe's own
+    Lua files, not the script's; the message itself names the script's file and line)."""
     message = exc.args[0] if exc.args else str(exc)
     if isinstance(message, bytes):
         message = message.decode("utf-8", "backslashreplace")
-    return str(message)
+    return str(message).split("\nstack traceback:", 1)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,14 +293,6 @@ def fail_answer(reason: str | bytes, zone_walk: bool = False) -> bytes:
 # The coprocess loop. pdns asks one question at a time and waits for its answer, bounded by
 # pipe-timeout; a watchdog thread answers for a hook that runs past --max-query-ms and then
 # replaces the process image (same pid, same pipes) to get a fresh Lua state.
-
-
-def _parse_id(field: bytes) -> int:
-    if field.isdigit() or (field[:1] == b"-" and field[1:].isdigit()):
-        value = int(field)
-        if -(2**31) <= value < 2**31:
-            return value
-    raise ProtocolError(f"zone id {field.decode('ascii', 'backslashreplace')!r} is not a 32-bit integer")
 
 
 class LineReader:
@@ -375,8 +369,8 @@ class Coprocess:
     def __init__(self, script: Script | ScriptError, input_fd: int, output_fd: int, *,
                  log: Log | None = None, query_logging: bool = False, max_query_ms: int = 0,
                  restart_argv: list[str] | None = None, resume_abi: int = 0,
-                 pending: bytes = b"") -> None:
-        self.script = script
+                 pending: bytes = b"", recorder: Recorder | None = None) -> None:
+        self.use_script(script)
         self.reader = LineReader(input_fd, pending)
         self.output_fd = output_fd
         self.log = log or Log()
@@ -393,6 +387,13 @@ class Coprocess:
         self.busy_since = 0.0
         self.answer_lock = threading.Lock()
         self.watchdog = Watchdog(self, max_query_ms / 1000, restart_argv)
+        if recorder is not None:
+            recorder.attach(self)  # binds recording read/answer/write functions (--record)
+
+    def use_script(self, script: Script | ScriptError) -> None:
+        """Serves ``script`` from the next question on (startup, CMD reload)."""
+        self.script = script
+        self.lua_answer = script.dispatch.answer if isinstance(script, Script) else None
 
     def write(self, data: bytes) -> None:
         _write_all(self.output_fd, data)
@@ -400,8 +401,9 @@ class Coprocess:
     # -- the loop
 
     def serve(self) -> int:
-        """Answers questions until EOF. Returns the process exit code."""
+        """Answers questions until EOF, then runs dns_deinit. Returns the process exit code."""
         if not self.abi and not self._handshake():
+            self._deinit()
             return 1
         self.watchdog.start()
         readline = self.reader.readline
@@ -426,11 +428,14 @@ class Coprocess:
                 self.busy_since = 0.0
                 _write_all(output_fd, text)
             record_latency(clock() - started)
+        self._deinit()
+        return 0
+
+    def _deinit(self) -> None:
         if isinstance(self.script, Script):
             why = self.script.deinit()
             if why:
                 self.log(3, "dns_deinit failed", error=why)
-        return 0
 
     def _handshake(self) -> bool:
         try:
@@ -441,7 +446,7 @@ class Coprocess:
             return False
         fields = line.split(b"\t")
         abi = int(fields[1]) if len(fields) == 2 and fields[0] == b"HELO" and fields[1].isdigit() else 0
-        if abi not in Q_FIELDS:
+        if abi not in ABI_VERSIONS:
             self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
             self.write(b"FAIL\n")
             # pdns's documented contract: read one more line, then wait to be terminated.
@@ -464,76 +469,55 @@ class Coprocess:
             "utf-8", "backslashreplace")
 
     def answer(self, line: bytes) -> bytes:
-        """The complete answer text to one protocol line."""
+        """The complete answer text to one protocol line.
+
+        Q and AXFR lines go to the Lua dispatcher whole (one crossing); it answers, or says why
+        the question fails, or hands the line back (False) for Python to answer.
+        """
+        if not line.isascii() and line[:4] != b"CMD\t":  # CMD answers its own errors, then END
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                self.failures += 1
+                return fail_answer("malformed question: line is not valid UTF-8")
+        answer = self.lua_answer(line) if self.lua_answer else False
+        if answer is False:
+            return self._answer_in_python(line)
+        self.questions += 1  # Q and AXFR lines; CMD is not a question
+        if answer.__class__ is bytes:
+            if self.query_logging:
+                self._log_question(line, result=answer.decode("utf-8", "backslashreplace").splitlines())
+            return answer
+        self.failures += 1
+        if self.query_logging:
+            self._log_question(line, error=answer[1])
+        return fail_answer(answer[1], len(answer) > 2 and bool(answer[2]))
+
+    def _log_question(self, line: bytes, **outcome: Any) -> None:
+        """--query-logging: the hook called, its arguments, and the answer or the failure."""
+        fields = line.decode("utf-8", "backslashreplace").split("\t")
+        if fields[0] == "Q" and len(fields) > 4:
+            hook, arguments = "lookup", {"qtype": fields[3], "qname": fields[1], "domain_id": fields[4]}
+        else:
+            hook, arguments = "list", {"zone": fields[2] if len(fields) > 2 else "", "domain_id": fields[1:2]}
+        event = f"[lua2] {hook}" if "result" in outcome else f"[lua2] {hook} failed"
+        self.log(6, event, force=True, **arguments, **outcome)
+
+    def _answer_in_python(self, line: bytes) -> bytes:
         fields = line.split(b"\t")
         tag = fields[0]
-        try:
-            if not line.isascii():
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ProtocolError("line is not valid UTF-8") from None
-            if tag == b"Q":
-                return self._lookup(fields)
-            if tag == b"AXFR":
-                return self._list(fields)
-            if tag == b"CMD" and self.abi >= 5:
-                return self.commands.run(line[4:])
-            if not line:
-                raise ProtocolError("empty line")
-            raise ProtocolError(f"unknown question {tag.decode('ascii', 'backslashreplace')!r}"
-                                + (" (CMD needs pipe-abi-version=5)" if tag == b"CMD" else ""))
-        except ProtocolError as exc:
-            self.failures += 1
-            return fail_answer(f"malformed question: {exc}")
-
-    def _lookup(self, fields: list[bytes]) -> bytes:
-        abi = self.abi
-        if len(fields) != Q_FIELDS[abi]:
-            raise ProtocolError(f"Q at pipe ABI {abi} has {Q_FIELDS[abi]} fields, this one {len(fields)}")
-        if fields[2] != b"IN":
-            raise ProtocolError(f"qclass {fields[2].decode('ascii', 'backslashreplace')!r} is not IN")
-        zone_id = _parse_id(fields[4])
-        self.questions += 1
-        if isinstance(self.script, ScriptError):
-            self.failures += 1
-            return fail_answer(f"script not loaded: {self.script}", fields[3] == b"SOA" and zone_id == -1)
-        answer = self.script.dispatch.lookup(
-            fields[1], fields[3], zone_id, fields[5],
-            fields[6] if abi >= 2 else None, fields[7] if abi >= 3 else None,
-        )
-        if self.query_logging:
-            self._log_question("lookup", fields[1], fields[3], zone_id, answer)
-        if type(answer) is bytes:
-            return answer
+        if tag == b"CMD" and self.abi >= 5:
+            return self.commands.run(line[4:])
         self.failures += 1
-        return fail_answer(answer[1], fields[3] == b"SOA" and zone_id == -1)
-
-    def _list(self, fields: list[bytes]) -> bytes:
-        expected = 3 if self.abi >= 4 else 2
-        if len(fields) != expected:
-            raise ProtocolError(f"AXFR at pipe ABI {self.abi} has {expected} fields, this one {len(fields)}")
-        zone_id = _parse_id(fields[1])
-        self.questions += 1
-        if isinstance(self.script, ScriptError):
-            self.failures += 1
-            return fail_answer(f"script not loaded: {self.script}")
-        zone = fields[2] if self.abi >= 4 else None
-        answer = self.script.dispatch.list(zone_id, zone)
-        if self.query_logging:
-            self._log_question("list", zone or b"", b"AXFR", zone_id, answer)
-        if type(answer) is bytes:
-            return answer
-        self.failures += 1
-        return fail_answer(answer[1])
-
-    def _log_question(self, hook: str, qname: bytes, qtype: bytes, zone_id: int, answer: Any) -> None:
-        if type(answer) is bytes:
-            self.log(6, f"[lua2] {hook}", force=True, qname=qname, qtype=qtype, domain_id=zone_id,
-                     result=answer.decode("utf-8", "backslashreplace").rstrip("\n").split("\n"))
-        else:
-            self.log(6, f"[lua2] {hook} failed", force=True, qname=qname, qtype=qtype, domain_id=zone_id,
-                     error=answer[1])
+        if tag in (b"Q", b"AXFR") and isinstance(self.script, ScriptError):
+            self.questions += 1
+            zone_walk = tag == b"Q" and len(fields) > 4 and fields[3] == b"SOA" and fields[4] == b"-1"
+            return fail_answer(f"script not loaded: {self.script}", zone_walk)
+        if not line:
+            return fail_answer("malformed question: empty line")
+        hint = " (CMD needs pipe-abi-version=5)" if tag == b"CMD" else ""
+        tag_text = tag.decode("utf-8", "backslashreplace")
+        return fail_answer(f"malformed question: unknown question {tag_text!r}{hint}")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -605,40 +589,247 @@ class Watchdog:
 
 # ---------------------------------------------------------------------------------------------
 # CMD: ``pdnsutil backend-cmd pipe 'COMMAND ARGS'`` (pipe ABI 5). The answer is lines, then END.
-# A built-in command name wins; any other first word is native lua2's backend-cmd: a function
-# the script defined, called with the rest of the text.
+# The first word names a built-in command (help lists them) or, as in native lua2's backend-cmd,
+# a function the script defined, called with the rest of the text as one string. A script
+# function wins over a built-in of the same name, so a script behaves as under launch=lua2;
+# ``lua2pipe NAME ARGS`` always reaches the built-in. Output formats: docs/operators.md.
+#
+# Every answer is complete and ends in END: a failure is one line "error: REASON", a hook that
+# answered false one line "not found: REASON", and warnings about the hook's result are lines
+# "warning: ...". Items are one a line, as ``key=value`` fields; ``--json`` gives one line of
+# JSON instead ({"result": ..., "warnings": [...]}).
+
+
+class CommandError(Lua2PipeError):
+    """A CMD that cannot be answered: unknown, malformed, or its hook failed (one-line reason)."""
+
+
+class CommandNotFound(CommandError):
+    """The hook answered false (or true): native lua2's "not found or not supported"."""
+
+
+#: Field values are written bare when they are made of these characters only, else as JSON strings.
+_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:/+,*@#")
+
+
+def _field(value: Any) -> str:
+    """One ``key=value`` value: bare when unambiguous, else a JSON string (quotes, escapes)."""
+    import json
+
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return str(round(value, 3))
+    text = str(value)
+    if text and all(c in _BARE for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _fields(pairs: list[tuple[str, Any]]) -> str:
+    return " ".join(f"{key}={_field(value)}" for key, value in pairs)
+
+
+def _one_line(text: str) -> str:
+    """A reason as one line: control characters become spaces."""
+    return "".join(c if c.isprintable() else " " for c in text).strip() or "unknown error"
+
+
+def _from_lua(value: Any) -> Any:
+    """A normalised hook result (Lua tables of strings, numbers and booleans) as Python values:
+    bytes become str, array tables lists, other tables dicts."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if type(value).__name__ == "_LuaTable":  # whichever lupa runtime module made it
+        items = [(_from_lua(k), _from_lua(v)) for k, v in value.items()]
+        if all(isinstance(k, int) for k, _ in items):
+            return [v for _, v in sorted(items)]
+        return dict(items)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _hook_result(result: Any) -> tuple[Any, list[str]]:
+    """Unpacks what a ``cmd_*`` function of dispatch.lua returned (see there)."""
+    if isinstance(result, tuple):
+        first, second = result[0], result[1] if len(result) > 1 else None
+    else:
+        first, second = result, None
+    if first is None or first is False:
+        reason = _one_line(_from_lua(second) or "no reason given")
+        raise (CommandNotFound if first is False else CommandError)(reason)
+    warnings = _from_lua(second) if second is not None else []
+    return _from_lua(first), [_one_line(w) for w in warnings or []]
+
+
+def _split_arguments(command: str, argument: str, names: list[str], optional: list[str] = (),
+                     flags: tuple[str, ...] = ("--json",)) -> tuple[dict[str, str], set[str]]:
+    """Splits a built-in's arguments on white space: ``names`` are required, ``optional`` may
+    follow, ``flags`` may appear anywhere. Raises CommandError with the usage otherwise."""
+    words = argument.split()
+    given = {word for word in words if word in flags}
+    words = [word for word in words if word not in flags]
+    unknown = [word for word in words if word.startswith("--")]
+    usage = " ".join([command, *names, *(f"[{n}]" for n in optional), *(f"[{f}]" for f in flags)])
+    if unknown:
+        raise CommandError(f"{command}: unknown option {unknown[0]} (usage: {usage})")
+    if len(words) < len(names):
+        raise CommandError(f"{command}: missing {names[len(words)]} (usage: {usage})")
+    if len(words) > len(names) + len(optional):
+        raise CommandError(f"{command}: unexpected argument {words[len(names) + len(optional)]!r} "
+                           f"(usage: {usage})")
+    return dict(zip([*names, *optional], words, strict=False)), given
+
+
+def _integer_argument(command: str, name: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise CommandError(f"{command}: {name} {text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise CommandError(f"{command}: {name} {value} is out of range {low}..{high}")
+    return value
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of an ascending, non-empty list (fraction 0.5 = median)."""
+    import math
+
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class OfflineHost:
+    """What :class:`Commands` reports on outside a coprocess (``lua2pipe cmd``): the script,
+    and no questions served."""
+
+    def __init__(self, script: Script | ScriptError, log: Log | None = None) -> None:
+        self.script = script
+        self.log = log or Log()
+        self.abi = 5
+        self.questions = 0
+        self.failures = 0
+        self.latencies: deque[float] = deque()
+        self.started = time.monotonic()
+
+    def use_script(self, script: Script | ScriptError) -> None:
+        """As :meth:`Coprocess.use_script` (CMD reload)."""
+        self.script = script
 
 
 class Commands:
-    """The CMD surface of one coprocess."""
+    """The CMD surface of one coprocess (or of an :class:`OfflineHost`).
 
-    def __init__(self, coprocess: Coprocess) -> None:
+    ``coprocess`` provides ``script``, ``abi``, ``log``, ``questions``, ``failures``,
+    ``latencies`` (seconds, most recent last) and ``started`` (``time.monotonic()``).
+    ``script_options`` are the keyword arguments ``reload`` passes to :class:`Script` (``lua``,
+    ``max_memory_mb``); by default they are taken from the running script.
+    """
+
+    def __init__(self, coprocess: Any, script_options: dict[str, Any] | None = None) -> None:
         self.coprocess = coprocess
+        self.script_options = dict(script_options or {})
+        self.script_path: str | None = getattr(coprocess.script, "path", None)
+        self.reloads = 0
         self.builtins: dict[str, tuple[Callable[[str], str], str]] = {
             "help": (self.help, "help: list the commands"),
             "version": (self.version, "version: lua2pipe, Lua runtime and script"),
+            "stats": (self.stats, "stats [--json]: questions, failures, latency percentiles, "
+                      "uptime, Lua memory of this coprocess"),
+            "reload": (self.reload, "reload: load the script again; on failure keep the old one"),
+            "domaininfo": (self.domaininfo, "domaininfo ZONE [--json]: dns_get_domaininfo "
+                           "(or native's SOA fallback without it)"),
+            "domains": (self.domains, "domains [--json]: dns_get_all_domains, one zone a line"),
+            "metadata": (self.metadata, "metadata ZONE [KIND] [--json]: dns_get_domain_metadata "
+                         "of KIND, or dns_get_all_domain_metadata; one KIND=value a line"),
+            "keys": (self.keys, "keys ZONE [--private] [--json]: dns_get_domain_keys, one key a "
+                     "line; --private adds the private key material"),
+            "nsec": (self.nsec, "nsec ID NAME [--json]: "
+                     "dns_get_before_and_after_names_absolute"),
+            "set-notified": (self.set_notified, "set-notified ID SERIAL: dns_set_notified"),
         }
+
+    # -- dispatch
 
     def run(self, text: bytes) -> bytes:
         """The whole CMD answer to ``text`` (what followed ``CMD<TAB>``)."""
+        return _cmd_answer(self.execute(text)[1])
+
+    def execute(self, text: bytes) -> tuple[int, str]:
+        """Runs one command: (status, answer text without END). Status 0: done, 1: not found,
+        2: error."""
         try:
             command = text.decode("utf-8")
         except UnicodeDecodeError:
-            return _cmd_answer("error: command is not valid UTF-8")
-        word, _, argument = command.partition(" ") if " " in command else command.partition("\t")
-        if word in self.builtins:
-            return _cmd_answer(self.builtins[word][0](argument))
+            return 2, "error: command is not valid UTF-8"
+        try:
+            return 0, self._execute(command)
+        except CommandNotFound as exc:
+            return 1, f"not found: {_one_line(str(exc))}"
+        except CommandError as exc:
+            return 2, f"error: {_one_line(str(exc))}"
+        except Exception as exc:  # a bug must not desync pdns: still one line and END
+            self.coprocess.log(3, "CMD failed", command=command, error=repr(exc))
+            return 2, f"error: {_one_line(type(exc).__name__ + ': ' + str(exc))}"
+
+    def _execute(self, command: str) -> str:
+        # As native lua2: split at the first space or tab; the rest, after exactly one
+        # separator, is the argument.
+        separator = min((i for i in (command.find(" "), command.find("\t")) if i >= 0), default=-1)
+        word, argument = (command, "") if separator < 0 else (command[:separator], command[separator + 1:])
+        if word == "lua2pipe":  # the built-in, even when the script defines a function so named
+            inner = argument.strip()
+            name, _, rest = inner.partition(" ")
+            if name not in self.builtins:
+                raise CommandError(f"lua2pipe {name!r} is not a built-in command (try help)")
+            return self.builtins[name][0](rest)
+        script = self.coprocess.script
+        script_function = isinstance(script, Script) and bool(
+            script.dispatch.is_script_function(word.encode()))
+        if word in self.builtins and not script_function:
+            return self.builtins[word][0](argument)
+        if not word:
+            raise CommandError("empty command (try help)")
+        if isinstance(script, ScriptError):
+            raise CommandError(f"script not loaded: {script}")
+        if not script_function:
+            raise CommandError(f"unknown command {word!r}: neither a lua2pipe command nor a "
+                               "function the script defined (try help)")
+        result = script.dispatch.call_command(word.encode(), argument.encode())
+        if type(result) is bytes:
+            return result.decode("utf-8", "backslashreplace")
+        raise CommandError(_from_lua(result[1]))
+
+    def _script(self) -> Script:
         script = self.coprocess.script
         if isinstance(script, ScriptError):
-            return _cmd_answer(f"error: script not loaded: {script}")
-        result = script.dispatch.call_script_function(word.encode(), argument.encode())
-        if type(result) is bytes:
-            return _cmd_answer(result.decode("utf-8", "backslashreplace"))
-        return _cmd_answer(result[1].decode("utf-8", "backslashreplace"))
+            raise CommandError(f"script not loaded: {script}")
+        return script
+
+    @staticmethod
+    def _render(result: Any, warnings: list[str], json_form: bool, lines: list[str]) -> str:
+        if json_form:
+            import json
+
+            return json.dumps({"result": result, "warnings": warnings}, ensure_ascii=False,
+                              sort_keys=True)
+        return "\n".join([*lines, *(f"warning: {w}" for w in warnings)])
+
+    # -- lua2pipe's own commands
 
     def help(self, _argument: str) -> str:
-        lines = [usage for _, usage in self.builtins.values()]
-        lines.append("NAME ARGS: call the script's function NAME with ARGS as one string (as native lua2)")
+        script = self.coprocess.script
+        functions = (_from_lua(script.dispatch.script_functions()).split()
+                     if isinstance(script, Script) else [])
+        lines = []
+        for name, (_, usage) in self.builtins.items():
+            shadowed = name in functions
+            lines.append(usage + (f" (the script's {name}() comes first: use 'lua2pipe {name}')"
+                                  if shadowed else ""))
+        lines.append("NAME ARGS: call the script's function NAME with ARGS as one string "
+                     "(as native lua2's backend-cmd)")
+        lines.append("script functions: " + (" ".join(functions) if functions else "(none)"))
         return "\n".join(lines)
 
     def version(self, _argument: str) -> str:
@@ -646,6 +837,159 @@ class Commands:
         if isinstance(script, ScriptError):
             return f"lua2pipe {VERSION}, script not loaded"
         return f"lua2pipe {VERSION} {script.version} {script.path}"
+
+    def stats(self, argument: str) -> str:
+        _, flags = _split_arguments("stats", argument, [])
+        host = self.coprocess
+        samples = sorted(host.latencies)
+        pairs: list[tuple[str, Any]] = [
+            ("questions", host.questions),
+            ("failures", host.failures),
+            ("latency_samples", len(samples)),
+        ]
+        for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
+            pairs.append((f"latency_{label}_ms",
+                          round(percentile(samples, fraction) * 1000, 3) if samples else None))
+        pairs.append(("uptime_seconds", round(time.monotonic() - host.started, 1)))
+        script = host.script
+        if isinstance(script, Script):
+            pairs.append(("lua_memory_kb", round(float(script.dispatch.memory_kb()), 1)))
+            pairs.append(("lua", script.version))
+            pairs.append(("script", script.path))
+        else:
+            pairs.append(("lua_memory_kb", None))
+            pairs.append(("script_error", str(script)))
+        pairs.append(("reloads", self.reloads))
+        result = dict(pairs)
+        lines = [f"{key}={'-' if value is None else _field(value)}" for key, value in pairs]
+        return self._render(result, [], "--json" in flags, lines)
+
+    def reload(self, argument: str) -> str:
+        _split_arguments("reload", argument, [], flags=())
+        host = self.coprocess
+        old = host.script
+        path = getattr(old, "path", None) or self.script_path
+        if not path:
+            raise CommandError("reload: the script's path is unknown")
+        options = dict(self.script_options)
+        if isinstance(old, Script):
+            options.setdefault("lua", old.runtime_name)
+            if getattr(old, "max_memory_mb", None):
+                options.setdefault("max_memory_mb", old.max_memory_mb)
+        started = time.monotonic()
+        try:
+            new = Script(path, log=host.log, **options)
+        except ScriptError as exc:
+            keeping = "the previous script" if isinstance(old, Script) else "nothing (no script loaded)"
+            host.log(3, "reload failed", script=path, error=str(exc))
+            raise CommandError(f"reload failed, still serving {keeping}: {exc}") from None
+        load_ms = (time.monotonic() - started) * 1000
+        if host.abi:
+            new.set_abi(host.abi)
+        host.use_script(new)
+        self.script_path = path
+        self.reloads += 1
+        if isinstance(old, Script):
+            why = old.deinit()
+            if why:
+                host.log(3, "dns_deinit failed", error=why)
+        host.log(6, "script reloaded", script=path, load_ms=round(load_ms, 1))
+        return f"reloaded {path} in {load_ms:.1f} ms; hooks: {' '.join(new.hooks)}"
+
+    # -- the hooks pdns never calls through the pipe
+
+    @staticmethod
+    def _info_pairs(info: dict[str, Any]) -> list[tuple[str, Any]]:
+        return [
+            ("id", info["id"]), ("kind", info["kind"]), ("serial", info["serial"]),
+            ("notified_serial", info["notified_serial"]), ("last_check", info["last_check"]),
+            ("account", info["account"]), ("masters", ",".join(info["masters"])),
+            ("source", info["source"]),
+        ]
+
+    def _info_line(self, info: dict[str, Any]) -> str:
+        return f"{_field(info['zone'])} {_fields(self._info_pairs(info))}"
+
+    def _info_json(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {"zone": info["zone"], **dict(self._info_pairs(info)), "masters": info["masters"]}
+
+    def domaininfo(self, argument: str) -> str:
+        args, flags = _split_arguments("domaininfo", argument, ["ZONE"])
+        info, warnings = _hook_result(self._script().dispatch.cmd_domaininfo(args["ZONE"].encode()))
+        return self._render(self._info_json(info), warnings, "--json" in flags, [self._info_line(info)])
+
+    def domains(self, argument: str) -> str:
+        _, flags = _split_arguments("domains", argument, [])
+        infos, warnings = _hook_result(self._script().dispatch.cmd_all_domains())
+        infos = sorted(infos or [], key=lambda info: _canonical_key(info["zone"]))
+        return self._render([self._info_json(i) for i in infos], warnings, "--json" in flags,
+                            [self._info_line(i) for i in infos])
+
+    def metadata(self, argument: str) -> str:
+        args, flags = _split_arguments("metadata", argument, ["ZONE"], ["KIND"])
+        dispatch = self._script().dispatch
+        if "KIND" in args:
+            values, warnings = _hook_result(dispatch.cmd_metadata(args["ZONE"].encode(),
+                                                                  args["KIND"].encode()))
+            kinds = [(args["KIND"], values or [])]
+        else:
+            pairs, warnings = _hook_result(dispatch.cmd_all_metadata(args["ZONE"].encode()))
+            kinds = [(kind, values or []) for kind, values in pairs or []]
+        lines = [f"{kind}={_metadata_value(value)}" for kind, values in kinds for value in values]
+        return self._render(dict(kinds), warnings, "--json" in flags, lines)
+
+    def keys(self, argument: str) -> str:
+        args, flags = _split_arguments("keys", argument, ["ZONE"], flags=("--json", "--private"))
+        keys, warnings = _hook_result(self._script().dispatch.cmd_keys(args["ZONE"].encode()))
+        private = "--private" in flags
+        lines, result = [], []
+        for key in keys or []:
+            algorithm, tag = key_fingerprint(key["flags"], key["content"])
+            described = {
+                "id": key["id"], "flags": key["flags"], "active": key["active"],
+                "published": key["published"], "algorithm": algorithm, "tag": tag,
+                "sha256": content_digest(key["content"]),
+            }
+            lines.append(" ".join(f"{k}={'-' if v is None else _field(v)}" for k, v in described.items()))
+            if private:
+                described["content"] = key["content"]
+                lines.extend("  " + _one_line(line) for line in key["content"].splitlines() if line.strip())
+            result.append(described)
+        return self._render(result, warnings, "--json" in flags, lines)
+
+    def nsec(self, argument: str) -> str:
+        args, flags = _split_arguments("nsec", argument, ["ID", "NAME"])
+        zone_id = _integer_argument("nsec", "ID", args["ID"], -(2**31), 2**31 - 1)
+        names, warnings = _hook_result(self._script().dispatch.cmd_nsec(zone_id, args["NAME"].encode()))
+        ordered = [(key, names[key]) for key in ("unhashed", "before", "after")]
+        return self._render(dict(ordered), warnings, "--json" in flags, [_fields(ordered)])
+
+    def set_notified(self, argument: str) -> str:
+        args, _ = _split_arguments("set-notified", argument, ["ID", "SERIAL"], flags=())
+        zone_id = _integer_argument("set-notified", "ID", args["ID"], -(2**31), 2**31 - 1)
+        serial = _integer_argument("set-notified", "SERIAL", args["SERIAL"], 0, 2**32 - 1)
+        _hook_result(self._script().dispatch.cmd_set_notified(zone_id, serial))
+        return f"ok: dns_set_notified({zone_id}, {serial}) called"
+
+
+def _canonical_key(zone: str) -> Any:
+    """Sort key of a zone name in DNSSEC canonical order (dnspython's name order)."""
+    import dns.name
+
+    try:
+        return (0, dns.name.from_text(zone))
+    except Exception:
+        return (1, zone)
+
+
+def _metadata_value(value: str) -> str:
+    """A metadata value as the rest of a line: as is, unless it has control characters or
+    leading or trailing white space, or is empty or starts with a quote (then a JSON string)."""
+    import json
+
+    if value and value.isprintable() and value == value.strip() and not value.startswith('"'):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _cmd_answer(text: str) -> bytes:
@@ -655,6 +999,640 @@ def _cmd_answer(text: str) -> bytes:
     if lines and lines[-1] == "":
         lines.pop()
     return "".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace") + b"END\n"
+
+
+# Key fingerprints. ``keys`` identifies a key by its DNSSEC key tag (what ``pdnsutil show-zone``
+# and DS records show), computed with dnspython from the DNSKEY that the private key implies:
+# RSA keys carry their public half; ECDSA P-256/P-384 and Ed25519 public keys are derived here
+# in pure Python (no ``cryptography`` package needed; only the CMD path pays for it). For other
+# algorithms (Ed448, unknown) the tag is "-"; every key also gets ``sha256``, the first 16 hex
+# digits of the SHA-256 of its content, which never reveals the key.
+
+_P256 = (2**256 - 2**224 + 2**192 + 2**96 - 1,
+         0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+         0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5, 32)
+_P384 = (2**384 - 2**128 - 2**96 + 2**32 - 1,
+         0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
+         0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F,
+         48)
+
+
+def _ecdsa_public(private: int, curve: tuple[int, int, int, int]) -> bytes:
+    p, gx, gy, size = curve
+
+    def add(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if a[0] == b[0] and (a[1] + b[1]) % p == 0:
+            return None
+        if a == b:
+            slope = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, p) % p  # curve a = -3
+        else:
+            slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, p) % p
+        x = (slope * slope - a[0] - b[0]) % p
+        return x, (slope * (a[0] - x) - a[1]) % p
+
+    result, addend = None, (gx, gy)
+    while private:
+        if private & 1:
+            result = add(result, addend)
+        addend = add(addend, addend)
+        private >>= 1
+    if result is None:
+        raise ValueError("private key is zero")
+    return result[0].to_bytes(size, "big") + result[1].to_bytes(size, "big")
+
+
+def _ed25519_public(seed: bytes) -> bytes:
+    import hashlib
+
+    p = 2**255 - 19
+    d = -121665 * pow(121666, -1, p) % p
+    digest = hashlib.sha512(seed).digest()
+    scalar = int.from_bytes(digest[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+
+    def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        t = d * a[0] * b[0] * a[1] * b[1] % p
+        x = (a[0] * b[1] + b[0] * a[1]) * pow(1 + t, -1, p) % p
+        y = (a[1] * b[1] + a[0] * b[0]) * pow(1 - t, -1, p) % p
+        return x, y
+
+    by = 4 * pow(5, -1, p) % p
+    xx = (by * by - 1) * pow(d * by * by + 1, -1, p) % p
+    bx = pow(xx, (p + 3) // 8, p)
+    if (bx * bx - xx) % p:
+        bx = bx * pow(2, (p - 1) // 4, p) % p
+    if bx & 1:
+        bx = p - bx
+    result, addend = (0, 1), (bx, by)
+    while scalar:
+        if scalar & 1:
+            result = add(result, addend)
+        addend = add(addend, addend)
+        scalar >>= 1
+    return (result[1] | (result[0] & 1) << 255).to_bytes(32, "little")
+
+
+def _private_key_fields(content: str) -> dict[str, str]:
+    fields = {}
+    for line in content.splitlines():
+        name, separator, value = line.partition(":")
+        if separator:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def dnskey_public_key(algorithm: int, fields: dict[str, str]) -> bytes | None:
+    """The DNSKEY public key field for a private key in BIND's Private-key-format (as pdns
+    stores keys), or None when the algorithm is not supported here."""
+    import base64
+
+    def field(name: str) -> bytes:
+        return base64.b64decode(fields[name], validate=False)
+
+    if algorithm in (5, 7, 8, 10):
+        exponent, modulus = field("publicexponent"), field("modulus")
+        length = bytes([len(exponent)]) if len(exponent) < 256 else b"\0" + len(exponent).to_bytes(2, "big")
+        return length + exponent + modulus
+    if algorithm in (13, 14):
+        return _ecdsa_public(int.from_bytes(field("privatekey"), "big"), _P256 if algorithm == 13 else _P384)
+    if algorithm == 15:
+        return _ed25519_public(field("privatekey"))
+    return None
+
+
+def key_fingerprint(flags: int, content: str) -> tuple[int | None, int | None]:
+    """(algorithm, key tag) of a key's content; None for what cannot be read."""
+    fields = _private_key_fields(content)
+    try:
+        algorithm: int | None = int(fields.get("algorithm", "").split()[0])
+    except (ValueError, IndexError):
+        return None, None
+    try:
+        public = dnskey_public_key(algorithm, fields)
+    except (KeyError, ValueError):
+        return algorithm, None
+    if public is None:
+        return algorithm, None
+    import dns.dnssec
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rdtypes.ANY.DNSKEY
+
+    dnskey = dns.rdtypes.ANY.DNSKEY.DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags & 0xFFFF, 3,
+                                           algorithm, public)
+    return algorithm, dns.dnssec.key_id(dnskey)
+
+
+def content_digest(content: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(content.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Transcripts: one protocol session as a text file a person can write and read (the format is
+# in conformance/README.md). ``lua2pipe replay FILE...`` feeds each to a real lua2pipe process
+# and diffs the answers; ``lua2pipe SCRIPT --record FILE`` writes the session pdns drives as one.
+
+#: How a recording writes the HELO banner, so a replay passes whatever the version.
+RECORDED_BANNER = "<~ OK\\tlua2pipe .*"
+
+
+class TranscriptError(Lua2PipeError):
+    """A transcript that does not follow the format; the message names file and line."""
+
+
+def transcript_unescape(text: str) -> bytes:
+    r"""The bytes a ``>`` or ``<`` line stands for: ``\t`` is a tab, ``\\`` one backslash,
+    ``\xHH`` the byte HH, and any other backslash is itself (so ``a\032b`` stays as written).
+    (``<~`` and ``stderr~`` patterns are regular expressions as written, with their own
+    ``\t``, ``\\`` and ``\xHH``.)"""
+    data = text.encode("utf-8")
+    if b"\\" not in data:
+        return data
+    import re
+
+    def one(match: Any) -> bytes:
+        escape = match.group(1)
+        if escape == b"t":
+            return b"\t"
+        if escape == b"\\":
+            return b"\\"
+        return bytes([int(escape[1:], 16)])
+
+    return re.sub(rb"\\(t|\\|x[0-9A-Fa-f]{2})", one, data)
+
+
+def transcript_escape(data: bytes) -> str:
+    r"""The transcript text of one protocol line, the inverse of :func:`transcript_unescape`.
+
+    Tabs, control characters, bytes that are not UTF-8 and leading or trailing spaces are
+    written as escapes. Backslashes stay as they are (pdns's ``a\032b``) unless they could be
+    misread: a run of two or more (pdns's ``\\``) or one before an escape or a ``t``/``x`` is
+    doubled.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    if "\\" not in text and text.strip(" ") == text:
+        if text.isprintable():
+            return text
+        tabs = text.replace("\t", "\\t")  # the usual protocol line (--record's hot path)
+        if tabs.isprintable():
+            return tabs
+    length = len(text)
+    lead = length - len(text.lstrip(" "))
+    end = lead + len(text.strip(" "))  # spaces before lead or from end on are written \x20
+
+    def escaped(index: int) -> bool:
+        char = text[index]
+        return (char == " " and not lead <= index < end) or not char.isprintable()
+
+    out = []
+    index = 0
+    while index < length:
+        char = text[index]
+        if char == "\\":
+            run_end = index
+            while run_end < length and text[run_end] == "\\":
+                run_end += 1
+            run = run_end - index
+            double = run > 1 or (run_end < length and (text[run_end] in "tx" or escaped(run_end)))
+            out.append("\\" * (2 * run if double else run))
+            index = run_end
+            continue
+        if char == " " and not lead <= index < end:
+            out.append("\\x20")
+        elif char == "\t":
+            out.append("\\t")
+        elif "\udc80" <= char <= "\udcff":
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif not char.isprintable():
+            out.append("".join(f"\\x{byte:02x}" for byte in char.encode("utf-8")))
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
+class Transcript:
+    """One parsed transcript: the script and options, the session's events and what else is
+    expected (exit code, stderr patterns, a known failure)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import re
+        import shlex
+
+        self.path = Path(path)
+        self.script = ""
+        self.options: list[str] = []
+        self.exit = 0
+        self.xfail: str | None = None
+        self.stderr: list[tuple[str, Any]] = []
+        #: ``(">", line)``, ``("<", line)`` or ``("<~", compiled pattern)``, in file order.
+        self.events: list[tuple[str, Any]] = []
+        try:
+            lines = self.path.read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TranscriptError(f"{self.path}: {exc}") from None
+        for number, raw in enumerate(lines, 1):
+            line = raw.rstrip(" \t\r")
+            if not line or line.startswith("#"):
+                continue
+            marker, _, rest = line.partition(" ")
+            try:
+                if "\t" in rest and marker in (">", "<", "<~", "stderr~"):
+                    raise ValueError("a tab character: write it as \\t")
+                if marker in (">", "<"):
+                    self.events.append((marker, transcript_unescape(rest)))
+                elif marker == "<~":  # a regular expression as written: it has \t, \\, \xHH
+                    self.events.append(("<~", re.compile(rest.encode("utf-8"), re.DOTALL)))
+                elif marker == "stderr~":
+                    self.stderr.append((rest, re.compile(rest.encode("utf-8"), re.MULTILINE)))
+                elif line.startswith("script:"):
+                    if self.script:
+                        raise ValueError("a second script: line")
+                    self.script = line[len("script:"):].strip()
+                elif line.startswith("options:"):
+                    self.options = shlex.split(line[len("options:"):])
+                elif line.startswith("exit:"):
+                    self.exit = int(line[len("exit:"):])
+                elif line.startswith("xfail:"):
+                    self.xfail = line[len("xfail:"):].strip() or "known failure"
+                else:
+                    raise ValueError("expected '> ', '< ', '<~ ', 'stderr~ ', a header "
+                                     "(script:, options:, exit:, xfail:), '#' or a blank line")
+            except (ValueError, re.error) as exc:
+                raise TranscriptError(f"{self.path}:{number}: {exc}: {raw!r}") from None
+        if not self.script:
+            raise TranscriptError(f"{self.path}: no 'script:' line")
+
+    @property
+    def questions(self) -> list[bytes]:
+        return [value for kind, value in self.events if kind == ">"]
+
+    @property
+    def expected(self) -> list[tuple[str, Any]]:
+        return [(kind, value) for kind, value in self.events if kind != ">"]
+
+
+def _expected_matches(expected: tuple[str, Any], line: bytes) -> bool:
+    kind, value = expected
+    return value == line if kind == "<" else value.fullmatch(line) is not None
+
+
+def _frame_sizes(questions: list[bytes], answers: list[bytes]) -> list[int]:
+    """How many answer lines belong to each question, read the way pdns reads them: one line
+    for HELO, up to END for CMD (at ABI 5), else up to END or FAIL, plus the END that follows
+    FAIL for a zone-walk SOA question. The last question takes any lines left over."""
+    sizes: list[int] = []
+    position, abi = 0, 0
+    for question in questions:
+        fields = question.split(b"\t")
+        start = position
+        if fields[0] == b"HELO":
+            position = min(position + 1, len(answers))
+            abi = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else 0
+        else:
+            ends = (b"END",) if fields[0] == b"CMD" and abi >= 5 else (b"END", b"FAIL")
+            while position < len(answers):
+                position += 1
+                if answers[position - 1] in ends:
+                    break
+            zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3:5] == [b"SOA", b"-1"]
+            if (zone_walk and answers[position - 1:position] == [b"FAIL"]
+                    and answers[position:position + 1] == [b"END"]):
+                position += 1
+        sizes.append(position - start)
+    if sizes:
+        sizes[-1] += len(answers) - position
+    elif answers:
+        sizes.append(len(answers))
+    return sizes
+
+
+def _render_session(questions: list[bytes], answers: list[str], sizes: list[int]) -> list[str]:
+    lines, position = [], 0
+    for index, size in enumerate(sizes):
+        if index < len(questions):
+            lines.append(f"> {transcript_escape(questions[index])}".rstrip(" "))
+        lines.extend(answers[position:position + size])
+        position += size
+    return lines
+
+
+def _render_expected(expected: tuple[str, Any]) -> str:
+    kind, value = expected
+    if kind == "<":
+        return f"< {transcript_escape(value)}".rstrip(" ")
+    return "<~ " + value.pattern.decode("utf-8", "backslashreplace")
+
+
+def _framing_key(expected: tuple[str, Any]) -> bytes:
+    kind, value = expected
+    if kind == "<":
+        return value
+    return next((word for word in (b"END", b"FAIL") if value.fullmatch(word)), b"")
+
+
+def answer_diff(questions: list[bytes], expected: list[tuple[str, Any]], answers: list[bytes]) -> str:
+    """A unified diff of the expected and actual session, each answer under its question (both
+    sides framed the same way, so only real differences show). An actual line that its
+    expected pattern matches is shown as the pattern."""
+    import difflib
+
+    expected_text = [_render_expected(e) for e in expected]
+    actual_text = [
+        expected_text[i] if i < len(expected) and _expected_matches(expected[i], line)
+        else f"< {transcript_escape(line)}".rstrip(" ")
+        for i, line in enumerate(answers)
+    ]
+    before = _render_session(questions, expected_text,
+                             _frame_sizes(questions, [_framing_key(e) for e in expected]))
+    after = _render_session(questions, actual_text, _frame_sizes(questions, answers))
+    return "\n".join(difflib.unified_diff(before, after, "expected", "actual", lineterm="", n=3))
+
+
+class ReplayResult:
+    """The outcome of replaying one transcript; ``report`` says what differed."""
+
+    def __init__(self, path: Path, passed: bool, report: str = "", xfail: str | None = None,
+                 output: bytes = b"", stderr: bytes = b"") -> None:
+        self.path = path
+        self.passed = passed
+        self.report = report
+        self.xfail = xfail
+        self.output = output
+        self.stderr = stderr
+
+
+def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None = None,
+                      timeout: float = 60.0) -> ReplayResult:
+    """Runs one transcript through a lua2pipe process and compares its answers.
+
+    The process is ``command`` (default: this Python running this file) with the script and
+    options appended, started in the transcript's directory, so the script path reaches it as
+    written. It gets every ``>`` line, then EOF. Its whole output is compared with every
+    ``<``/``<~`` line as one sequence; then the exit code and the ``stderr~`` patterns.
+    """
+    import subprocess
+
+    path = Path(path)
+    try:
+        transcript = Transcript(path)
+    except TranscriptError as exc:
+        return ReplayResult(path, False, f"malformed transcript: {exc}")
+    argv = [*(command or [sys.executable, os.path.abspath(__file__)]), transcript.script,
+            *transcript.options]
+    questions = transcript.questions
+    problems = []
+    try:
+        process = subprocess.run(argv, input=b"".join(q + b"\n" for q in questions),
+                                 capture_output=True, cwd=path.parent, timeout=timeout,
+                                 check=False)
+        output, stderr, status = process.stdout, process.stderr, process.returncode
+    except subprocess.TimeoutExpired as exc:
+        output, stderr, status = exc.stdout or b"", exc.stderr or b"", None
+        problems.append(f"lua2pipe did not exit within {timeout:g} s of EOF; killed")
+    except OSError as exc:
+        return ReplayResult(path, False, f"cannot run {argv[0]}: {exc}", transcript.xfail)
+    answers = output.split(b"\n")
+    if answers[-1] == b"":
+        answers.pop()
+    else:
+        problems.append("the last output line has no newline")
+    expected = transcript.expected
+    if len(answers) != len(expected) or not all(
+            _expected_matches(e, a) for e, a in zip(expected, answers, strict=False)):
+        problems.append("answers differ (- expected, + actual; a tab shows as \\t):\n"
+                        + answer_diff(questions, expected, answers))
+    if status is not None and status != transcript.exit:
+        problems.append(f"exit code {status}, expected {transcript.exit}")
+    for text, pattern in transcript.stderr:
+        if not pattern.search(stderr):
+            problems.append(f"stderr has nothing matching {text}")
+    report = ""
+    if problems:
+        tail = stderr.decode("utf-8", "backslashreplace").rstrip("\n").split("\n")[-15:]
+        report = "\n".join([
+            f"{path}: FAILED",
+            *problems,
+            "lua2pipe's stderr (last lines):" if any(tail) else "lua2pipe's stderr: empty",
+            *(f"  {line}" for line in tail if any(tail)),
+        ])
+    return ReplayResult(path, not problems, report, transcript.xfail, output, stderr)
+
+
+def transcript_xfail(path: str | os.PathLike[str]) -> str | None:
+    """The ``xfail:`` reason of a transcript, or None (also for a malformed one)."""
+    try:
+        return Transcript(path).xfail
+    except TranscriptError:
+        return None
+
+
+def replay_main(argv: list[str]) -> int:
+    """``lua2pipe replay FILE...``: replays transcripts, prints a diff for each failure."""
+    import argparse
+    import shlex
+
+    parser = argparse.ArgumentParser(
+        prog="lua2pipe replay",
+        description="Replay protocol transcripts (conformance/README.md) through lua2pipe and "
+        "compare its answers. Exit code 1 if any failed.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="a transcript, or a directory of them (*.txt)")
+    parser.add_argument("--command", metavar="CMD",
+                        help="the coprocess to run instead of this lua2pipe (split like a shell "
+                        "would); the transcript's script and options are appended")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long a session may take after EOF (default 60)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="name every transcript")
+    args = parser.parse_args(argv)
+    paths: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        paths.extend(sorted(path.glob("*.txt")) if path.is_dir() else [path])
+    command = shlex.split(args.command) if args.command else None
+    passed = failed = xfailed = 0
+    for path in paths:
+        result = replay_transcript(path, command=command, timeout=args.timeout)
+        if result.passed and not result.xfail:
+            passed += 1
+            if args.verbose:
+                print(f"ok      {path}")
+        elif result.passed:
+            failed += 1
+            print(f"XPASS   {path}: passes but is marked xfail ({result.xfail}); remove the mark")
+        elif result.xfail:
+            xfailed += 1
+            print(f"xfail   {path}: {result.xfail}")
+        else:
+            failed += 1
+            print(result.report, end="\n\n")
+    summary = f"{len(paths)} transcripts, {passed} passed, {failed} failed"
+    print(summary + (f", {xfailed} xfailed" if xfailed else ""))
+    return 1 if failed else 0
+
+
+class Recorder:
+    """Writes the session a :class:`Coprocess` serves as a transcript, answer by answer.
+
+    :meth:`attach` replaces the coprocess's line reader, answer, write and serve functions with
+    recording ones, so a coprocess without a recorder runs the plain functions and pays nothing.
+    Each answer reaches the file with its questions in one unbuffered write, just before it
+    goes to pdns: a SIGKILL loses at most the answer in hand.
+
+    The file is created at the first answer (the HELO banner), so a coprocess killed before it
+    answers anything leaves no file. Its name is ``pattern`` with ``%p`` replaced by the process
+    id (``%%`` is ``%``); it is never overwritten or shared: pdns runs several coprocesses with
+    the same command, so when the name is taken, ``.PID`` (then ``.PID-N``) goes before its
+    extension. A restart by the watchdog (same pid, ``--resume``) continues the same file.
+    """
+
+    #: Set in the environment while recording, so a restart (same pid) finds the file.
+    ENVIRONMENT = "LUA2PIPE_RECORDING"
+
+    def __init__(self, pattern: str, script: str, options: list[str], log: Log, *,
+                 resume: bool = False) -> None:
+        self.pattern = pattern
+        self.script = script
+        self.options = options
+        self.log = log
+        self.path: str | None = None
+        self.fd = -1
+        self._sink: Callable[[str], None] = self._create
+        if resume and os.environ.get(self.ENVIRONMENT):
+            self.path = os.environ[self.ENVIRONMENT]
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except OSError as exc:
+                self._give_up(exc)
+            else:
+                self._sink = self._write
+                self._write("# lua2pipe restarted here (same process, fresh Lua state): the "
+                            "watchdog answered the question in hand (--max-query-ms)\n")
+
+    def _candidates(self) -> list[str]:
+        import re
+
+        pid = str(os.getpid())
+        base = re.sub(r"%[%p]", lambda m: pid if m.group() == "%p" else "%", self.pattern)
+        stem, extension = os.path.splitext(base)
+        return [base, f"{stem}.{pid}{extension}",
+                *(f"{stem}.{pid}-{n}{extension}" for n in range(2, 100))]
+
+    def _create(self, text: str) -> None:
+        import shlex
+
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        try:
+            for path in self._candidates():
+                try:
+                    self.fd = os.open(path, flags, 0o644)
+                except FileExistsError:
+                    continue
+                self.path = path
+                break
+            else:
+                raise FileExistsError(f"{self.pattern}: every name for this process is taken")
+        except OSError as exc:
+            self._give_up(exc)
+            return
+        os.environ[self.ENVIRONMENT] = self.path
+        self.log(6, "recording the session", file=self.path)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        header = [f"# Recorded by lua2pipe {VERSION} (pid {os.getpid()}) at {stamp}.",
+                  f"script: {os.path.abspath(self.script)}"]
+        if self.options:
+            header.append(f"options: {shlex.join(self.options)}")
+        self._sink = self._write
+        self._write("\n".join(header) + "\n" + text)
+
+    def _write(self, text: str) -> None:
+        try:
+            _write_all(self.fd, text.encode("utf-8", "surrogateescape"))
+        except OSError as exc:  # a full disk must not stop the answers
+            self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self.log(3, "cannot record the session; recording stopped", file=self.path or self.pattern,
+                 error=str(exc))
+        self._sink = lambda _text: None
+
+    def attach(self, coprocess: Coprocess) -> None:
+        """Binds the recording functions on ``coprocess`` (called by its constructor)."""
+        pending: list[str] = []  # questions read, written with their answer
+        escape = transcript_escape
+        read_line = coprocess.reader.readline
+        plain_answer = coprocess.answer
+        plain_write = coprocess.write
+        plain_serve = coprocess.serve
+
+        def record(answer: bytes, banner: bool = False) -> None:
+            lines = answer.split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()
+            text = [*pending]
+            pending.clear()
+            for line in lines:
+                if banner and line.startswith(b"OK\tlua2pipe "):
+                    text.append(RECORDED_BANNER + "\n")
+                else:
+                    text.append(f"< {escape(line)}\n" if line else "<\n")
+            self._sink("".join(text))
+
+        def recording_readline() -> bytes | None:
+            try:
+                line = read_line()
+            except ProtocolError as exc:
+                pending.append(f"# ({exc}: not recorded)\n")
+                raise
+            if line is not None:
+                pending.append(f"> {escape(line)}\n" if line else ">\n")
+            return line
+
+        def recording_answer(line: bytes) -> bytes:
+            text = plain_answer(line)
+            record(text)
+            return text
+
+        def recording_write(data: bytes) -> None:
+            record(data, banner=True)
+            plain_write(data)
+
+        def recording_serve() -> int:
+            status = plain_serve()
+            if status and self.path is not None:
+                self._sink(f"exit: {status}\n")
+            return status
+
+        coprocess.reader.readline = recording_readline  # type: ignore[method-assign]
+        coprocess.answer = recording_answer  # type: ignore[method-assign]
+        coprocess.write = recording_write  # type: ignore[method-assign]
+        coprocess.serve = recording_serve  # type: ignore[method-assign]
+
+
+def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *,
+                  resume: bool = False) -> Recorder:
+    """The recorder for ``--record``: the header names the script (absolute path) and the
+    command line's other options (without ``--record`` and ``--resume``)."""
+    options, skip, script_seen = [], False, False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if len(name) > 2 and name.startswith("--") and (
+                "--record".startswith(name) or "--resume".startswith(name)):
+            skip = "=" not in arg
+            continue
+        if arg == script and not script_seen:
+            script_seen = True
+            continue
+        options.append(arg)
+    return Recorder(pattern, script, options, log, resume=resume)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +1664,10 @@ def _coprocess_parser() -> Any:
                         "2000; 0 disables)")
     parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
     parser.add_argument("--resume", help=argparse.SUPPRESS)  # ABI:FD, set by the watchdog
+    parser.add_argument("--record", metavar="FILE",
+                        help="write the session to FILE as a transcript (conformance/README.md); "
+                        "%%p in FILE is the process id, and an existing FILE is never overwritten: "
+                        "the pid goes before its extension")
     return parser
 
 
@@ -726,11 +1708,15 @@ def serve_main(argv: list[str]) -> int:
         log(3, "script failed to load", script=args.script, error=str(exc))
         script = exc
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
+    program = ["-m", "lua2pipe"] if __spec__ is not None else [os.path.abspath(__file__)]
     resume_index = argv.index("--resume") if args.resume else len(argv)
+    recorder = (open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))
+                if args.record else None)
     coprocess = Coprocess(
         script, protocol_in, protocol_out, log=log, query_logging=args.query_logging,
         max_query_ms=args.max_query_ms, resume_abi=abi, pending=pending,
-        restart_argv=[*interpreter, os.path.abspath(__file__), *argv[:resume_index]],
+        restart_argv=[*interpreter, *program, *argv[:resume_index]],
+        recorder=recorder,
     )
     try:
         return coprocess.serve()
@@ -739,7 +1725,476 @@ def serve_main(argv: list[str]) -> int:
 
 
 #: ``lua2pipe NAME ...``: the handler (given the remaining arguments) and a one-line summary.
-SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
+SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "replay": (replay_main, "run protocol transcripts through lua2pipe and diff the answers"),
+}
+
+
+# ``lua2pipe check | query | axfr | cmd``: the hooks from a shell, with the script loaded exactly
+# as the coprocess loads it. Output goes to stdout, diagnostics to stderr ("error: ...",
+# "warning: ..."); exit code 0 means fine, 1 a problem with the script or its data, 2 bad usage.
+
+#: For each hook pdns never calls through the pipe, the CMD that reaches it.
+HOOK_COMMANDS = {
+    "dns_get_domaininfo": "domaininfo ZONE",
+    "dns_get_all_domains": "domains",
+    "dns_get_domain_metadata": "metadata ZONE KIND",
+    "dns_get_all_domain_metadata": "metadata ZONE",
+    "dns_get_domain_keys": "keys ZONE",
+    "dns_get_before_and_after_names_absolute": "nsec ID NAME",
+    "dns_set_notified": "set-notified ID SERIAL",
+}
+
+
+def _subcommand_parser(name: str, description: str, examples: list[str]) -> Any:
+    import argparse
+
+    return argparse.ArgumentParser(
+        prog=f"lua2pipe {name}",
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _load_for_shell(args: Any) -> Script | None:
+    """The script, loaded as the coprocess loads it; None (after saying why) when it fails."""
+    try:
+        return Script(args.script, lua=args.lua, log=log_from_args(args), max_memory_mb=args.max_memory)
+    except ScriptError as exc:
+        print(f"error: {args.script} does not load: {exc}", file=sys.stderr)
+        return None
+
+
+class _Record:
+    """One DATA line of a dispatcher answer (pipe ABI 5 layout)."""
+
+    def __init__(self, line: str) -> None:
+        fields = line.split("\t")
+        self.scope, self.auth, self.name = int(fields[1]), fields[2] == "1", fields[3]
+        self.type, self.ttl, self.zone_id = fields[5], int(fields[6]), int(fields[7])
+        self.content = " ".join(fields[8:])  # MX and SRV come as two fields: priority, rest
+
+    def zone_line(self) -> str:
+        notes = ([] if self.auth else ["auth=0"]) + ([f"scope={self.scope}"] if self.scope else [])
+        line = f"{self.name}\t{self.ttl}\tIN\t{self.type}\t{self.content}"
+        return line + ("\t; " + " ".join(notes) if notes else "")
+
+
+def _answer_records(answer: Any, what: str) -> list[_Record]:
+    """The records of a dispatcher answer; warnings (LOG lines) go to stderr. Raises
+    CommandError when the hook failed (the answer pdns would get is FAIL)."""
+    if type(answer) is not bytes:
+        raise CommandError(f"{what} failed: {_from_lua(answer[1])}")
+    records = []
+    for line in answer.decode("utf-8", "backslashreplace").splitlines():
+        if line.startswith("DATA\t"):
+            records.append(_Record(line))
+        elif line.startswith("LOG\t"):
+            print(f"warning: {what}: {line[4:]}", file=sys.stderr)
+    return records
+
+
+def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
+    """(valid, note) for one record's content, parsed with dnspython. Types dnspython does not
+    know (pdns's ALIAS, LUA, ...) are valid with a note saying they were not checked."""
+    import dns.exception
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
+    try:
+        code = dns.rdatatype.from_text(rtype)
+    except dns.rdatatype.UnknownRdatatype:
+        return True, f"not checked: dnspython does not know type {rtype}"
+    if dns.rdata.get_rdata_class(dns.rdataclass.IN, code) is dns.rdata.GenericRdata and \
+            not content.startswith("\\#"):
+        return True, f"not checked: dnspython does not know type {rtype}"
+    try:
+        # pdns reads every name in a content as absolute, with or without its final dot.
+        dns.rdata.from_text(dns.rdataclass.IN, code, content, origin=dns.name.root)
+    except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
+        return False, str(exc) or type(exc).__name__
+    return True, None
+
+
+def _print_zone(records: list[_Record], keep: Callable[[_Record], str | None] = lambda _r: None) -> int:
+    """Prints records as zone-file lines; returns how many have invalid content. ``keep`` gives
+    the reason pdns would not serve a record (printed as a comment), or None."""
+    invalid = 0
+    for record in records:
+        dropped = keep(record)
+        valid, note = check_content(record.type, record.content)
+        if dropped:
+            print(f"; {dropped}:\n; {record.zone_line()}")
+        elif not valid:
+            invalid += 1
+            print(f"; invalid content ({_one_line(note or '')}):\n; {record.zone_line()}")
+        else:
+            print(record.zone_line() + (f"\t; {note}" if note else ""))
+    if invalid:
+        print(f"error: {invalid} record(s) with content pdns cannot parse (commented out above)",
+              file=sys.stderr)
+    return invalid
+
+
+def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
+    """pdns's zone walk: SOA lookups (id -1, no packet) for name and each parent in turn; the
+    first that answers an SOA is the zone, and its row's domain_id the zone id (the last SOA
+    row wins). None when no name up to the root has an SOA."""
+    import dns.name
+
+    current = dns.name.from_text(name)
+    while True:
+        text = current.to_text()
+        answer = script.dispatch.lookup(text.encode(), b"SOA", -1, b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+        records = _answer_records(answer, f"SOA lookup for {text}")
+        others = [r for r in records if r.type != "SOA"]
+        if others:
+            raise CommandError(f"dns_lookup answered a {others[0].type} row to the SOA question for "
+                               f"{text} (pdns: Got non-SOA record when asking for SOA)")
+        if records:
+            return text, records[-1].zone_id, records[-1]
+        if current == dns.name.root:
+            return None
+        current = current.parent()
+
+
+def query_main(argv: list[str]) -> int:
+    """``lua2pipe query SCRIPT NAME [TYPE]``: dns_lookup as pdns calls it."""
+    import ipaddress
+
+    parser = _subcommand_parser(
+        "query",
+        "Call dns_lookup as pdns does and print the records in zone-file format. Without "
+        "--zone-id, pdns's zone walk comes first (SOA lookups for NAME and its parents) to find "
+        "the zone id; without --from, --local or --ecs the lookup has no packet and ctx is {} "
+        "(as for pdns's own lookups), with any of them --from defaults to 127.0.0.1. Every "
+        "content is parsed with dnspython; invalid ones are commented out and the exit code is 1. "
+        "Rows of another type than a typed question asks for are commented out too: pdns drops them.",
+        ["lua2pipe query zone.lua www.example.org",
+         "lua2pipe query zone.lua www.example.org A --from 198.51.100.7",
+         "lua2pipe query zone.lua www.example.org A --ecs 203.0.113.0/24",
+         "lua2pipe query zone.lua example.org SOA --zone-id -1"],
+    )
+    parser.add_argument("script", help="the lua2 script")
+    parser.add_argument("name", help="the question's name")
+    parser.add_argument("type", nargs="?", default="ANY", help="the question's type (default ANY, "
+                        "which is what pdns asks most)")
+    parser.add_argument("--from", dest="remote", metavar="IP",
+                        help="the client's address (ctx.source_address)")
+    parser.add_argument("--local", metavar="IP", help="the address the question arrived on")
+    parser.add_argument("--ecs", metavar="SUBNET",
+                        help="EDNS client subnet (ctx.real_source_address; default: --from as /32 or /128)")
+    parser.add_argument("--zone-id", type=int, metavar="N",
+                        help="the domain_id to pass (default: the id of the SOA the zone walk finds)")
+    add_script_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        remote = str(ipaddress.ip_address(args.remote)) if args.remote else None
+        local = str(ipaddress.ip_address(args.local)) if args.local else None
+        ecs = str(ipaddress.ip_network(args.ecs, strict=False)) if args.ecs else None
+    except ValueError as exc:
+        parser.error(str(exc))
+    if remote is None and (local or ecs):
+        remote = "127.0.0.1"
+    qtype = args.type.upper()
+    script = _load_for_shell(args)
+    if script is None:
+        return 1
+    try:
+        zone_id = args.zone_id
+        if zone_id is None:
+            found = _find_zone(script, args.name)
+            if found is None:
+                print(f"error: no SOA for {args.name} or any parent: pdns is not authoritative "
+                      "and answers REFUSED (give --zone-id to call dns_lookup anyway)", file=sys.stderr)
+                return 1
+            print(f"; zone {found[0]} id {found[1]} (zone walk)")
+            zone_id = found[1]
+        if remote is None:  # no packet: what pdns sends for its own lookups
+            packet = (b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+        else:  # without ECS the real remote is the client's address as /32 or /128
+            packet = (remote.encode(), (local or "0.0.0.0").encode(), ecs.encode() if ecs else None)
+        answer = script.dispatch.lookup(args.name.encode(), qtype.encode(), zone_id, *packet)
+        records = _answer_records(answer, "dns_lookup")
+    except CommandError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+
+    def dropped(record: _Record) -> str | None:
+        if qtype in ("ANY", record.type):
+            return None
+        return f"not served: pdns keeps only {qtype} rows for a {qtype} question"
+
+    return 1 if _print_zone(records, dropped) else 0
+
+
+def axfr_main(argv: list[str]) -> int:
+    """``lua2pipe axfr SCRIPT ZONE``: dns_list as pdns calls it."""
+    parser = _subcommand_parser(
+        "axfr",
+        "Call dns_list as pdns does for an AXFR and print the zone in zone-file format. pdns "
+        "first looks up the zone's SOA (its domain_id is the id passed to dns_list) and sends "
+        "that SOA first; the SOA rows dns_list returns are not sent again. Every content is "
+        "parsed with dnspython; invalid ones are commented out and the exit code is 1.",
+        ["lua2pipe axfr zone.lua example.org",
+         "lua2pipe axfr zone.lua example.org > example.org.zone"],
+    )
+    parser.add_argument("script", help="the lua2 script")
+    parser.add_argument("zone", help="the zone to list")
+    parser.add_argument("--zone-id", type=int, metavar="N",
+                        help="the domain_id to pass (default: that of the zone's SOA row)")
+    add_script_options(parser)
+    args = parser.parse_args(argv)
+    script = _load_for_shell(args)
+    if script is None:
+        return 1
+    import dns.name
+
+    try:
+        zone = dns.name.from_text(args.zone).to_text()
+    except Exception as exc:
+        parser.error(f"invalid zone {args.zone!r}: {exc}")
+    try:
+        answer = script.dispatch.lookup(zone.encode(), b"SOA", -1, b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+        soas = _answer_records(answer, f"SOA lookup for {zone}")
+        if [r for r in soas if r.type != "SOA"]:
+            raise CommandError(f"dns_lookup answered a non-SOA row to the SOA question for {zone}")
+        if not soas:
+            raise CommandError(f"dns_lookup has no SOA for {zone}: pdns is not authoritative for it "
+                               "and refuses the AXFR")
+        soa = soas[-1]
+        zone_id = soa.zone_id if args.zone_id is None else args.zone_id
+        if not script.hooks or "dns_list" not in script.hooks:
+            raise CommandError("dns_list missing - cannot do AXFR")
+        records = _answer_records(script.dispatch.list(zone_id, zone.encode()), "dns_list")
+    except CommandError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(f"; zone {zone} id {zone_id}")
+    return 1 if _print_zone([soa, *(r for r in records if r.type != "SOA")]) else 0
+
+
+def cmd_main(argv: list[str]) -> int:
+    """``lua2pipe cmd SCRIPT COMMAND...``: the CMD surface without pdns."""
+    parser = _subcommand_parser(
+        "cmd",
+        "Run CMD commands (what `pdnsutil backend-cmd pipe COMMAND` sends) against the script, "
+        "without pdns, and print the answers. `lua2pipe cmd SCRIPT help` lists the commands. "
+        "Exit code: 0 answered, 1 the hook answered false (\"not found:\"), 2 an error (\"error:\").",
+        ["lua2pipe cmd zone.lua help",
+         "lua2pipe cmd zone.lua 'domaininfo example.org'",
+         "lua2pipe cmd zone.lua 'keys example.org --json'",
+         "lua2pipe cmd zone.lua 'stats'   # the script's stats(\"\") if it defines one"],
+    )
+    parser.add_argument("script", help="the lua2 script")
+    parser.add_argument("command", nargs="+", help="a command and its arguments, quoted as one word; "
+                        "several run in turn, each after a line '== COMMAND' on stderr")
+    add_script_options(parser)
+    args = parser.parse_args(argv)
+    script = _load_for_shell(args)
+    if script is None:
+        return 2
+    commands = Commands(OfflineHost(script, script.log),
+                        {"lua": args.lua, "max_memory_mb": args.max_memory})
+    worst = 0
+    for text in args.command:
+        if len(args.command) > 1:
+            print(f"== {text}", file=sys.stderr, flush=True)
+        status, answer = commands.execute(text.encode("utf-8", "surrogateescape"))
+        print(answer, flush=True)
+        worst = max(worst, status)
+    return worst
+
+
+def _launcher() -> str | None:
+    """The executable pipe-command should name: the launcher beside lua2pipe.py in a checkout,
+    else ``lua2pipe`` on PATH."""
+    import shutil
+
+    beside = Path(__file__).resolve().parent / "lua2pipe"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("lua2pipe")
+    return str(Path(found).resolve()) if found else None
+
+
+def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, str]:
+    """Starts the coprocess as pdns would, sends HELO 5 and times the first answer line.
+    Returns (seconds or None, the line or the reason)."""
+    import selectors
+    import subprocess
+
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        return None, f"cannot start {command[0]}: {exc.strerror}"
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(b"HELO\t5\n")
+        process.stdin.flush()
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return None, f"no answer to HELO within {timeout:g} s"
+        line = process.stdout.readline().decode("utf-8", "backslashreplace").rstrip("\n")
+        return time.monotonic() - started, line
+    finally:
+        with contextlib.suppress(OSError):
+            process.stdin.close()  # type: ignore[union-attr]
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
+    """The capability list of the lua2 documentation: (capability, native lua2 with this
+    script, through the pipe backend)."""
+    all_domains = "dns_get_all_domains" in hooks
+    needs_all = "no (needs dns_get_all_domains)"
+    if dnssec:
+        native_dnssec = "yes" if "dns_get_domain_keys" in hooks else "presigned only (no dns_get_domain_keys)"
+    else:
+        native_dnssec = "no (dns_dnssec is not true)"
+    rows = [
+        ("Native", "yes", "yes"),
+        ("Primary", "yes" if all_domains else needs_all, "no"),
+        ("Secondary", "no", "no"),
+        ("Producer", "no", "no"),
+        ("Consumer", "no", "no"),
+        ("Autosecondary", "no", "no"),
+        ("DNS Update", "no", "no"),
+        ("DNSSEC", native_dnssec, "no (pdns never asks the pipe backend for keys, metadata, NSEC names)"),
+        ("Disabled data", "no", "no"),
+        ("Comments", "no", "no"),
+        ("Search", "yes" if all_domains else needs_all, "no"),
+        ("Views", "no", "no"),
+        ("API", "read-write (as documented)", "read-only"),
+        ("Multiple instances", "yes", "yes"),
+        ("Zone caching", "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)",
+         "no (zone-cache-refresh-interval=0)"),
+        ("AXFR (dns_list)", "yes" if "dns_list" in hooks else "no (no dns_list)",
+         "yes (pipe-abi-version>=4)" if "dns_list" in hooks else "no (no dns_list)"),
+        ("backend-cmd", "yes (lua2)", "yes (pipe, pipe-abi-version=5)"),
+    ]
+    return rows
+
+
+def check_main(argv: list[str]) -> int:
+    """``lua2pipe check SCRIPT``: can pdns use this script through lua2pipe, and how."""
+    parser = _subcommand_parser(
+        "check",
+        "Load the script as the coprocess does and report: the hooks it defines, the capability "
+        "table of the lua2 documentation as native lua2 would give it and as the pipe backend "
+        "gives it, what will not work through the pipe, and the pdns.conf settings to use "
+        "(with pipe-timeout checked against the measured start-up time). Exit code 0: usable "
+        "through launch=pipe; 1: not usable (the reasons are the lines starting with 'error:').",
+        ["lua2pipe check zone.lua",
+         "lua2pipe check zone.lua --pipe-timeout 5000"],
+    )
+    parser.add_argument("script", help="the lua2 script")
+    parser.add_argument("--pipe-timeout", type=int, default=2000, metavar="MS",
+                        help="the pipe-timeout pdns will use (default 2000, pdns's default)")
+    add_script_options(parser)
+    args = parser.parse_args(argv)
+    errors: list[str] = []
+    warnings: list[str] = []
+    path = Path(args.script).resolve()
+    print(f"script: {path}")
+    if " " in str(path):
+        errors.append("the script's path contains a space: pdns splits pipe-command on spaces "
+                      "and cannot pass it (move or rename the file)")
+    started = time.monotonic()
+    script = _load_for_shell(args)
+    load_ms = (time.monotonic() - started) * 1000
+    if script is None:
+        print("loads: no")
+        print("usable through the pipe backend: no")
+        return 1
+    hooks = set(script.hooks)
+    functions = _from_lua(script.dispatch.script_functions()).split()
+    print(f"loads: yes ({script.version}, {load_ms:.0f} ms in this process)")
+    print(f"hooks: {' '.join(script.hooks)}")
+    print(f"dns_dnssec: {'true' if script.dnssec else 'false'}")
+    print("backend-cmd functions: " + (" ".join(f for f in functions if f not in hooks
+                                                  and f not in ("dns_init", "dns_deinit")) or "(none)"))
+    launcher = _launcher()
+    options = ([f"--lua {args.lua}"] if args.lua != "luajit" else []) + (
+        [f"--max-memory {args.max_memory}"] if args.max_memory else [])
+    banner_ms = None
+    if launcher:
+        command = [launcher, str(path), *" ".join(options).split()]
+        seconds, line = _measure_banner(command, max(10.0, args.pipe_timeout / 1000 * 2))
+        if seconds is None or not line.startswith("OK"):
+            errors.append(f"the coprocess did not answer HELO with OK: {line!r}")
+        else:
+            banner_ms = seconds * 1000
+            print(f"start-up: {banner_ms:.0f} ms from start to the HELO answer ({_one_line(line)})")
+    else:
+        warnings.append("lua2pipe's launcher was not found (not on PATH): start-up time not measured")
+    print()
+    rows = _capabilities(hooks, script.dnssec)
+    widths = [max(len(row[i]) for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows])
+              for i in range(2)]
+    for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows]:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
+    print()
+    for hook, command_text in HOOK_COMMANDS.items():
+        if hook in hooks:
+            warnings.append(f"{hook}: pdns never calls it through the pipe backend; operators "
+                            f"reach it with: pdnsutil backend-cmd pipe '{command_text}'")
+    for name in sorted(set(functions) & set(Commands(OfflineHost(script)).builtins)):
+        warnings.append(f"the script's function {name}() shadows lua2pipe's command {name!r}: "
+                        f"backend-cmd '{name}' calls the script's, as native lua2 does; "
+                        f"'lua2pipe {name}' reaches lua2pipe's")
+    if script.dnssec:
+        warnings.append("dns_dnssec is true, but DNSSEC does not work through the pipe backend: "
+                        "answers are not signed and no NSEC/NSEC3 is served")
+    if "dns_list" not in hooks:
+        warnings.append("no dns_list: AXFR of the script's zones fails")
+    warnings.append("zones are found by SOA lookups only (domain_id -1, empty ctx): dns_lookup "
+                    "must answer SOA questions with the zone's SOA row, whose domain_id becomes "
+                    "the zone id")
+    if banner_ms is not None:
+        if banner_ms > args.pipe_timeout:
+            errors.append(f"start-up takes {banner_ms:.0f} ms, more than pipe-timeout="
+                          f"{args.pipe_timeout}: pdns kills the coprocess before it answers")
+        elif banner_ms * 2 > args.pipe_timeout:
+            warnings.append(f"start-up takes {banner_ms:.0f} ms, over half of pipe-timeout="
+                            f"{args.pipe_timeout}: under load it may not answer in time")
+    timeout = args.pipe_timeout
+    if banner_ms is not None and banner_ms * 3 > timeout:
+        timeout = int(-(-banner_ms * 3 // 1000) * 1000)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for error in errors:
+        print(f"error: {error}")
+    print()
+    print("pdns.conf:")
+    print("launch=pipe")
+    print(f"pipe-command={launcher or '/absolute/path/to/lua2pipe'} {path}"
+          + "".join(" " + option for option in options))
+    print("pipe-abi-version=5")
+    print(f"pipe-timeout={timeout}")
+    print("zone-cache-refresh-interval=0")
+    print()
+    usable = not errors
+    print(f"usable through the pipe backend: {'yes' if usable else 'no'}")
+    return 0 if usable else 1
+
+
+SUBCOMMANDS.update({
+    "check": (check_main, "load a script and report what works through pdns's pipe backend"),
+    "query": (query_main, "call dns_lookup as pdns does and print the records as a zone file"),
+    "axfr": (axfr_main, "call dns_list as pdns does for an AXFR and print the zone"),
+    "cmd": (cmd_main, "run a CMD (pdnsutil backend-cmd pipe) command without pdns"),
+})
 
 
 def main(argv: list[str] | None = None) -> int:

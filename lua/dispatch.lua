@@ -8,7 +8,7 @@
 --
 -- M.answer takes a whole Q or AXFR line and returns the answer text, or `nil, reason, zone_walk`
 -- when the question must fail (Python then answers "LOG\t<reason>" and "FAIL", section "Answers"
--- of lua2pipe.py), or `false` for a line Python answers itself (CMD, non-ASCII, anything else).
+-- of lua2pipe.py), or `false` for a line Python answers itself (CMD, anything else).
 --
 -- The chunk is called as chunk(env, G, before_script): env is the module returned by
 -- environment.lua, G the script's global table, before_script a copy of G taken just before the
@@ -479,7 +479,6 @@ local function split_fields(line)
 end
 
 function M.answer(line)
-  if find(line, "[\128-\255]") then return false end
   local count = split_fields(line)
   local tag = fields[1]
   if tag == "Q" then
