@@ -5,7 +5,7 @@
 VENV      := .venv
 PYTHON    := $(VENV)/bin/python
 SYSTEM_PYTHON ?= python3
-DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnsperf
+DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnsperf bind9-dnsutils
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
