@@ -67,7 +67,7 @@ end
 -- Any other control byte outside quotes cannot be represented and fails the question.
 
 local function render_content(content)
-  if not content:find("[%z\1-\31\127]") then return content end
+  if not find(content, "%c") then return content end
   local out, quoted, after_backslash = {}, false, false
   for i = 1, #content do
     local c = content:sub(i, i)
@@ -127,16 +127,33 @@ local function bad(index, key, value, expected)
 end
 
 -- Names of letters, digits, "-", "_" and "*" print exactly as written (plus the final dot), so
--- the common row name needs no DNSName: AXFR of a large zone is mostly this.
-local LONGEST_LABEL = string.rep("[^.]", 64)
+-- the common row name needs no DNSName: AXFR of a large zone is mostly this. Row names repeat
+-- from question to question, so the texts are cached (bounded, like the environment's caches).
+local plain_names, plain_names_size = {}, 0
+
+local function labels_fit(text)
+  local start = 1
+  while true do
+    local dot = find(text, ".", start, true)
+    if (dot or #text + 1) - start > 63 then return false end
+    if not dot then return true end
+    start = dot + 1
+  end
+end
+
 local function plain_name_text(text)
+  local cached = plain_names[text]
+  if cached then return cached end
   local length = #text
   if length == 0 or length > 253 or byte(text, 1) == 46 or find(text, "[^%w%-_%*%.]")
-      or find(text, "..", 1, true) or find(text, LONGEST_LABEL) then
+      or find(text, "..", 1, true) or (length > 63 and not labels_fit(text)) then
     return nil
   end
-  if byte(text, length) == 46 then return text end
-  return text .. "."
+  local result = byte(text, length) == 46 and text or text .. "."
+  if plain_names_size >= 4096 then plain_names, plain_names_size = {}, 0 end
+  plain_names[text] = result
+  plain_names_size = plain_names_size + 1
+  return result
 end
 
 -- Reads one row table into `record`; returns record, or nil and the reason.
@@ -281,7 +298,7 @@ local function render_result(hook, result, on_row)
   end
   local lines, warnings, record = {}, {}, {}
   for index, row in pairs(result) do
-    if to_integer(index) == nil then
+    if type(index) ~= "number" and to_integer(index) == nil then
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
     end
     local ok, why = render_one(hook, index, row, lines, warnings, record, on_row)

@@ -677,8 +677,26 @@ local function fast_name_less(a, b)
   return bytes_less(reverse(ascii_lower(a)), reverse(ascii_lower(b)))
 end
 
+-- Texts of recent names: scripts call toString on every question's qname.
+local text_cache, text_cache_size = {}, 0
+
 function DNSName_methods.toString(self)
-  return wire_to_text(self._wire, true)
+  local wire = self._wire
+  local text = text_cache[wire]
+  if text then
+    return text
+  end
+  local err
+  text, err = wire_to_text(wire, true)
+  if not text then
+    return nil, err
+  end
+  if text_cache_size >= NAME_CACHE_MAX then
+    text_cache, text_cache_size = {}, 0
+  end
+  text_cache[wire] = text
+  text_cache_size = text_cache_size + 1
+  return text
 end
 
 function DNSName_methods.toStringNoDot(self)
