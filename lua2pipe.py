@@ -14,16 +14,19 @@ line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) a
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+
+# Startup is on pdns's clock (pipe-timeout covers HELO): modules the coprocess does not need
+# before its first answer (pathlib, typing, signal, dnspython, structlog) are imported where used.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
 
@@ -51,12 +54,12 @@ ABI_VERSIONS = range(1, 6)
 LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 
 
-def _lua_dir() -> Path:
+def _lua_dir() -> str:
     """Where the Lua half is: beside this file in a checkout, under share/ when installed."""
-    here = Path(__file__).resolve().parent / "lua"
-    if here.is_dir():
+    here = os.path.join(os.path.dirname(os.path.realpath(__file__)), "lua")
+    if os.path.isdir(here):
         return here
-    return Path(sys.prefix) / "share" / "lua2pipe"
+    return os.path.join(sys.prefix, "share", "lua2pipe")
 
 
 class Lua2PipeError(Exception):
@@ -178,7 +181,7 @@ class Script:
             " if not ok then error(tostring(err), 0) end end"
         )
         lua_dir = _lua_dir()
-        environment = self._chunk(lua_dir / "environment.lua")()
+        environment = self._chunk(lua_dir, "environment.lua")()
         host = self.lua.table_from({
             b"log": self._lua_log,
             b"resolve": self._lua_resolve,
@@ -187,7 +190,8 @@ class Script:
         })
         environment.install(host, lua_globals)
         try:
-            source = Path(path).read_bytes()
+            with open(path, "rb") as script_file:
+                source = script_file.read()
         except OSError as exc:
             raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
         chunk_name = b"@" + os.fsencode(path)
@@ -197,7 +201,7 @@ class Script:
             self._run_chunk(self._load_chunk(source, chunk_name))
         except self.LuaError as exc:
             raise ScriptError(_lua_message(exc)) from None
-        self.dispatch = self._chunk(lua_dir / "dispatch.lua")(environment, lua_globals, before_script)
+        self.dispatch = self._chunk(lua_dir, "dispatch.lua")(environment, lua_globals, before_script)
         try:
             hooks, dnssec = self.dispatch.capture(chunk_name)
         except self.LuaError as exc:
@@ -207,8 +211,9 @@ class Script:
         if self.dnssec and "dns_get_domain_keys" not in self.hooks:
             self.log(4, "dns_get_domain_keys missing - cannot do live signing", script=path)
 
-    def _chunk(self, path: Path) -> Any:
-        return self._load_chunk(path.read_bytes(), b"=" + path.name.encode())
+    def _chunk(self, directory: str, name: str) -> Any:
+        with open(os.path.join(directory, name), "rb") as chunk_file:
+            return self._load_chunk(chunk_file.read(), b"=" + name.encode())
 
     def set_abi(self, abi: int) -> None:
         """Tells the dispatcher which answer layout pdns asked for in HELO."""
@@ -450,9 +455,11 @@ class Coprocess:
             self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
             self.write(b"FAIL\n")
             # pdns's documented contract: read one more line, then wait to be terminated.
-            with contextlib.suppress(ProtocolError):
+            try:
                 while self.reader.readline() is not None:
                     pass
+            except ProtocolError:
+                pass
             return False
         self.abi = abi
         if isinstance(self.script, ScriptError):
@@ -546,12 +553,16 @@ class Watchdog:
         self.thread = threading.Thread(target=self._run, name="lua2pipe-watchdog", daemon=True)
 
     def start(self) -> None:
+        import signal
+
         if threading.current_thread() is threading.main_thread():
             # SIGTERM must reach this thread's sigtimedwait even while the main thread runs Lua.
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         self.thread.start()
 
     def _run(self) -> None:
+        import signal
+
         coprocess = self.coprocess
         while True:
             if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
@@ -566,6 +577,8 @@ class Watchdog:
                 self._answer_for_runaway()
 
     def _answer_for_runaway(self) -> None:
+        import signal
+
         coprocess = self.coprocess
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
@@ -1223,6 +1236,7 @@ class Transcript:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import re
         import shlex
+        from pathlib import Path
 
         self.path = Path(path)
         self.script = ""
@@ -1377,6 +1391,7 @@ def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None
     ``<``/``<~`` line as one sequence; then the exit code and the ``stderr~`` patterns.
     """
     import subprocess
+    from pathlib import Path
 
     path = Path(path)
     try:
@@ -1436,6 +1451,7 @@ def replay_main(argv: list[str]) -> int:
     """``lua2pipe replay FILE...``: replays transcripts, prints a diff for each failure."""
     import argparse
     import shlex
+    from pathlib import Path
 
     parser = argparse.ArgumentParser(
         prog="lua2pipe replay",
@@ -2013,6 +2029,7 @@ def _launcher() -> str | None:
     """The executable pipe-command should name: the launcher beside lua2pipe.py in a checkout,
     else ``lua2pipe`` on PATH."""
     import shutil
+    from pathlib import Path
 
     beside = Path(__file__).resolve().parent / "lua2pipe"
     if beside.is_file() and os.access(beside, os.X_OK):
@@ -2024,6 +2041,7 @@ def _launcher() -> str | None:
 def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, str]:
     """Starts the coprocess as pdns would, sends HELO 5 and times the first answer line.
     Returns (seconds or None, the line or the reason)."""
+    import contextlib
     import selectors
     import subprocess
 
@@ -2088,6 +2106,8 @@ def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
 
 def check_main(argv: list[str]) -> int:
     """``lua2pipe check SCRIPT``: can pdns use this script through lua2pipe, and how."""
+    from pathlib import Path
+
     parser = _subcommand_parser(
         "check",
         "Load the script as the coprocess does and report: the hooks it defines, the capability "
