@@ -1,5 +1,6 @@
-"""docs/operators.md runs as written: every line of its ```sh blocks is run from the top of the
-checkout with ``lua2pipe`` on the PATH and must succeed. ``pdnsutil`` lines run against a pdns
+"""README.md runs as written: every line of its ```sh blocks is run from the top of the
+checkout with ``lua2pipe`` on the PATH and must succeed (```console blocks, such as make run and
+dig, are shown, not run). ``pdnsutil`` lines run against a pdns
 configuration with launch=pipe serving tests/scripts/hooks.lua (a ``pdnsutil`` on the PATH that
 adds ``--config-dir``); they need pdns (skipped without it, failed under CI=true)."""
 
@@ -15,7 +16,7 @@ from conftest import in_ci
 from pdns import PDNSUTIL, build_config, pdns_available, pipe_settings
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "operators.md"
+DOC = REPO / "README.md"
 HOOKS = REPO / "tests" / "scripts" / "hooks.lua"
 
 pytestmark = pytest.mark.lua2pipe
@@ -54,3 +55,12 @@ def test_example_runs(command, shim_path):
     assert result.returncode == 0, (command, result.stdout, result.stderr)
     assert result.stdout.strip(), command
     assert not re.search(r"^(error|not found): ", result.stdout, flags=re.M), (command, result.stdout)
+
+
+def test_shell_piping_recipe_prints_ok_data_and_end():
+    recipe = next(command for command in sh_commands() if command.startswith("printf 'HELO"))
+    result = subprocess.run(recipe, shell=True, cwd=REPO, capture_output=True, text=True, timeout=30)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("OK\tlua2pipe "), lines
+    assert lines[1:-1] and all(line.startswith("DATA\t") for line in lines[1:-1]), lines
+    assert lines[-1] == "END", lines
