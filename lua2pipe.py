@@ -170,6 +170,7 @@ class Script:
         self.version = self.lua.eval("jit and jit.version or _VERSION").decode()
         lua_globals = self.lua.globals()
         lua_globals.python = None
+        self.lua.execute("package.loaded.python = nil")  # require("python") would give it back
         self._load_chunk = self.lua.eval(
             "function(source, name)"
             " local chunk, err = (loadstring or load)(source, name)"
@@ -227,7 +228,11 @@ class Script:
     # Callbacks the environment calls (host table of environment.lua).
 
     def _lua_log(self, level: Any, message: bytes) -> None:
-        self.log(int(level), message.decode("utf-8", "backslashreplace"), source="script")
+        text = message.decode("utf-8", "backslashreplace")
+        if level is None:  # print(): shown whatever the loglevel, as native's stdout is
+            self.log(6, text, force=True, source="print")
+        else:
+            self.log(int(level), text, source="pdnslog")
 
     def _lua_resolve(self, qname: bytes, qtype: int) -> Any:
         import dns.resolver
@@ -487,7 +492,10 @@ class Coprocess:
             except UnicodeDecodeError:
                 self.failures += 1
                 return fail_answer("malformed question: line is not valid UTF-8")
-        answer = self.lua_answer(line) if self.lua_answer else False
+        try:
+            answer = self.lua_answer(line) if self.lua_answer else False
+        except Exception as exc:  # raised while reading the result (__tostring, __pairs), or memory
+            return self._lua_failure(line, exc)
         if answer is False:
             return self._answer_in_python(line)
         self.questions += 1  # Q and AXFR lines; CMD is not a question
@@ -499,6 +507,17 @@ class Coprocess:
         if self.query_logging:
             self._log_question(line, error=answer[1])
         return fail_answer(answer[1], len(answer) > 2 and bool(answer[2]))
+
+    def _lua_failure(self, line: bytes, exc: Exception) -> bytes:
+        """LOG + FAIL for an error that escaped the dispatcher's own checks: a hostile value whose
+        metamethods raise while the result is read, or the Lua heap over --max-memory."""
+        self.questions += 1
+        self.failures += 1
+        fields = line.split(b"\t")
+        hook = "dns_lookup" if fields[0] == b"Q" else "dns_list"
+        zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
+        why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
+        return fail_answer(f"{hook} result could not be read: {why}", zone_walk)
 
     def _log_question(self, line: bytes, **outcome: Any) -> None:
         """--query-logging: the hook called, its arguments, and the answer or the failure."""

@@ -1968,7 +1968,7 @@ end
 -- Logging, resolve and the pdns table.
 ---------------------------------------------------------------------------
 
-local LOG_WARNING, LOG_INFO, LOG_ERROR = 4, 6, 3
+local LOG_WARNING, LOG_ERROR = 4, 3
 
 local function pdnslog(msg, level)
   host.log(level or LOG_WARNING, msg)
@@ -1979,7 +1979,8 @@ local function print_to_log(...)
   for i = 1, select("#", ...) do
     parts[i] = tostring((select(i, ...)))
   end
-  host.log(LOG_INFO, concat(parts, "\t"))
+  -- no level: native print goes to pdns's stdout, shown whatever the loglevel
+  host.log(nil, concat(parts, "\t"))
 end
 
 -- resolve(qname, qtype): the host does the stub query and hands back

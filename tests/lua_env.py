@@ -64,7 +64,7 @@ class LuaEnv:
         self._run = self.lua.execute(_RUN)
 
     def _log(self, level, message):
-        self.logs.append((int(level), bytes(message)))
+        self.logs.append((None if level is None else int(level), bytes(message)))
 
     def _resolve(self, qname, qtype):
         self.resolve_calls.append((bytes(qname), int(qtype)))

@@ -536,7 +536,7 @@ def test_dr_without_a_content_parser_keeps_content():
 def test_pdnslog_and_print(env):
     env.logs.clear()
     env.run("pdnslog('hello'); pdnslog('dbg', pdns.loglevels.Debug); print('a', 1, nil, newDN('x'))")
-    assert env.logs == [(4, b"hello"), (7, b"dbg"), (6, b"a\t1\tnil\tx.")]
+    assert env.logs == [(4, b"hello"), (7, b"dbg"), (None, b"a\t1\tnil\tx.")]
 
 
 def test_pdnsrandom(env):
