@@ -55,11 +55,17 @@ LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "i
 
 
 def _lua_dir() -> str:
-    """Where the Lua half is: beside this file in a checkout, under share/ when installed."""
-    here = os.path.join(os.path.dirname(os.path.realpath(__file__)), "lua")
-    if os.path.isdir(here):
-        return here
-    return os.path.join(sys.prefix, "share", "lua2pipe")
+    """Where the Lua half is: beside this file in a checkout; when pip-installed, in
+    PREFIX/share/lua2pipe for the PREFIX/lib/pythonX.Y/site-packages holding this file."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    for candidate in (
+        os.path.join(here, "lua"),
+        os.path.join(here, os.pardir, os.pardir, os.pardir, "share", "lua2pipe"),
+        os.path.join(sys.prefix, "share", "lua2pipe"),
+    ):
+        if os.path.isfile(os.path.join(candidate, "dispatch.lua")):
+            return candidate
+    raise Lua2PipeError(f"lua2pipe's Lua files (environment.lua, dispatch.lua) are not beside {here}")
 
 
 class Lua2PipeError(Exception):
