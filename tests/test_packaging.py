@@ -33,7 +33,9 @@ def test_wheel_holds_module_lua_files_and_console_script(wheel):
 
 def test_installed_copy_serves(wheel, tmp_path):
     prefix = tmp_path / "prefix"
-    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), str(wheel)]
+    # --ignore-installed: without it pip uninstalls the project's own editable install first
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed",
+               "--prefix", str(prefix), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=120)
     purelib = sysconfig.get_path("purelib", vars={"base": str(prefix)})
     assert (prefix / "bin" / "lua2pipe").is_file()
