@@ -16,9 +16,8 @@ This chunk returns a module table M:
                         random_seed (a number).
   M.DNSName.parse(text) / M.DNSName.is(v)
   M.QType.new(text) / .is(v) / .code_of(text) / .name_of(code)
-  M.ComboAddress.parse(text) / .is(v), M.Netmask.parse(text) / .is(v)
-  The parse functions raise the same message text newDN()/newCA()/... raise,
-  but without a file:line prefix (they are called by lua2pipe, not a script).
+  M.DNSName.parse raises the same message text newDN() raises,
+  but without a file:line prefix (lua2pipe calls it, not a script).
 
 Known differences from native pdns (a script can see these):
   * Objects are Lua tables with metatables, not userdata: type(x) is "table",
@@ -1396,19 +1395,6 @@ local function new_ca_from_raw(raw, port)
   return new_ca(4, "\0\0\0\0", 0)
 end
 
-M.ComboAddress = {
-  parse = function(text)
-    local ca, err = parse_ca(text)
-    if not ca then
-      error(err, 0)
-    end
-    return ca
-  end,
-  is = function(v)
-    return getmetatable(v) == CA_mt
-  end,
-}
-
 ---------------------------------------------------------------------------
 -- cas: a set of addresses, compared address-only (spec 3.6). State: _set,
 -- keyed by family and raw address.
@@ -1600,19 +1586,6 @@ do
   Netmask_methods.getMaskedNetwork = Netmask_methods.getNetwork
   Netmask_methods.match = bind(Netmask_methods.match, 2, nm, ARG.string)
 end
-
-M.Netmask = {
-  parse = function(text)
-    local nm, err = parse_netmask(text)
-    if not nm then
-      error(err, 0)
-    end
-    return nm
-  end,
-  is = function(v)
-    return getmetatable(v) == Netmask_mt
-  end,
-}
 
 ---------------------------------------------------------------------------
 -- NetmaskGroup (spec 3.8). State: _masks, keyed by "<family><network>/<bits>"
