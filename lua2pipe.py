@@ -173,6 +173,7 @@ class Script:
             max_memory=max_memory_mb * 1024 * 1024 if max_memory_mb else None,
         )
         self.LuaError = lupa.LuaError
+        self.max_memory_mb = max_memory_mb
         self.version = self.lua.eval("jit and jit.version or _VERSION").decode()
         lua_globals = self.lua.globals()
         lua_globals.python = None
@@ -209,6 +210,8 @@ class Script:
         except self.LuaError as exc:
             raise ScriptError(_lua_message(exc)) from None
         self.dispatch = self._chunk(lua_dir, "dispatch.lua")(environment, lua_globals, before_script)
+        if max_memory_mb:  # keep room for what lupa allocates outside protected calls (dispatch.lua)
+            self.dispatch.set_memory_limit(max_memory_mb * 1024 - max(1024, max_memory_mb * 64))
         try:
             hooks, dnssec = self.dispatch.capture(chunk_name)
         except self.LuaError as exc:
@@ -261,16 +264,23 @@ class Script:
         return self.lua.table_from(rows)
 
     def _lua_parse_content(self, code: int, content: bytes) -> bytes:
-        import dns.exception
-        import dns.rdata
-
         try:
-            rdata = dns.rdata.from_text(1, int(code), content.decode("utf-8", "surrogateescape"))
-        except (dns.exception.DNSException, ValueError) as exc:
-            raise ValueError(
-                f"Parsing record content (try 'pdnsutil check-zone'): {exc}"
-            ) from None
-        return rdata.to_text().encode()
+            return parse_content(int(code), content.decode("utf-8", "surrogateescape")).encode()
+        except ValueError as exc:
+            raise ValueError(f"Parsing record content (try 'pdnsutil check-zone'): {exc}") from None
+
+
+def parse_content(code: int, content: str) -> str:
+    """A record content in normalised zone form, parsed with dnspython as pdns parses it (every
+    name absolute, with or without its final dot); raises ValueError saying what is wrong."""
+    import dns.exception
+    import dns.name
+    import dns.rdata
+
+    try:
+        return dns.rdata.from_text(1, code, content, origin=dns.name.root, relativize=False).to_text()
+    except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
 
 
 def _lua_message(exc: Exception) -> str:
@@ -409,7 +419,10 @@ class Coprocess:
     def use_script(self, script: Script | ScriptError) -> None:
         """Serves ``script`` from the next question on (startup, CMD reload)."""
         self.script = script
-        self.lua_answer = script.dispatch.answer if isinstance(script, Script) else None
+        self.lua_answer = (
+            (script.dispatch.answer_capped if script.max_memory_mb else script.dispatch.answer)
+            if isinstance(script, Script) else None
+        )
 
     def write(self, data: bytes) -> None:
         _write_all(self.output_fd, data)
@@ -512,6 +525,8 @@ class Coprocess:
         self.failures += 1
         if self.query_logging:
             self._log_question(line, error=answer[1])
+        if len(answer) > 3 and answer[3]:
+            self._fresh_state()
         return fail_answer(answer[1], len(answer) > 2 and bool(answer[2]))
 
     def _lua_failure(self, line: bytes, exc: Exception) -> bytes:
@@ -523,7 +538,30 @@ class Coprocess:
         hook = "dns_lookup" if fields[0] == b"Q" else "dns_list"
         zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
         why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
+        if isinstance(exc, MemoryError):
+            try:
+                full = self.script.dispatch.heap_full()
+            except Exception:
+                full = True
+            if full:
+                why += "; Lua heap still full: restarting with a fresh Lua state"
+                self._fresh_state()
         return fail_answer(f"{hook} result could not be read: {why}", zone_walk)
+
+    def _fresh_state(self) -> None:
+        """Replaces a Lua state whose heap stays over --max-memory with a freshly loaded one
+        (dns_deinit is not run in the full state)."""
+        old = self.script
+        self.log(3, "Lua heap full", max_memory_mb=old.max_memory_mb,
+                 action="restarting with a fresh Lua state")
+        try:
+            new: Script | ScriptError = Script(old.path, lua=old.runtime_name, log=self.log,
+                                               max_memory_mb=old.max_memory_mb)
+            new.set_abi(self.abi)
+        except ScriptError as exc:
+            self.log(3, "script failed to load", script=old.path, error=str(exc))
+            new = exc
+        self.use_script(new)
 
     def _log_question(self, line: bytes, **outcome: Any) -> None:
         """--query-logging: the hook called, its arguments, and the answer or the failure."""
@@ -1839,8 +1877,6 @@ def _answer_records(answer: Any, what: str) -> list[_Record]:
 def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
     """(valid, note) for one record's content, parsed with dnspython. Types dnspython does not
     know (pdns's ALIAS, LUA, ...) are valid with a note saying they were not checked."""
-    import dns.exception
-    import dns.name
     import dns.rdata
     import dns.rdataclass
     import dns.rdatatype
@@ -1853,10 +1889,9 @@ def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
             not content.startswith("\\#"):
         return True, f"not checked: dnspython does not know type {rtype}"
     try:
-        # pdns reads every name in a content as absolute, with or without its final dot.
-        dns.rdata.from_text(dns.rdataclass.IN, code, content, origin=dns.name.root)
-    except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
-        return False, str(exc) or type(exc).__name__
+        parse_content(code, content)
+    except ValueError as exc:
+        return False, str(exc)
     return True, None
 
 

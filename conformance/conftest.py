@@ -1,0 +1,112 @@
+"""Conformance suite setup: pdns markers for the differential suite, and its end-of-run tally.
+
+``tests/conftest.py`` registers the ``pdns`` and ``lua2pipe`` markers and skips (or, under
+CI=true, fails) the tests under ``tests/``; conftest hooks only reach their own directory, so the
+same rule is applied here to ``test_differential.py``. This package has an ``__init__.py`` so
+that this file is imported as ``conformance.conftest`` and does not shadow the ``conftest``
+module that tests under ``tests/`` import.
+
+The tally: every differential case records a ``differential`` user property (script, ABI,
+question, outcome, known-difference id). Reports reach the controlling process under xdist too,
+so ``pytest_terminal_summary`` prints, even with ``-q``: identical cases out of cases run per ABI,
+each known difference with how many cases it covered, and any unexpected or stale case.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from pdns import lua2pipe_missing, pdns_available
+
+_results: list[dict] = []
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "pdns(*backends): needs a real pdns_server (and these backend modules)"
+    )
+    config.addinivalue_line("markers", "lua2pipe: needs the complete lua2pipe coprocess")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = None
+    for marker in item.iter_markers("pdns"):
+        if not pdns_available(*marker.args):
+            reason = f"pdns_server with the {', '.join(marker.args) or 'default'} backend(s) is not installed"
+    if reason is None and item.get_closest_marker("lua2pipe") is not None:
+        reason = lua2pipe_missing()
+    if reason is None:
+        return
+    if _in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "differential":
+            _results.append(value)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _results:
+        return
+    from .differential import harness
+
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("=", "differential conformance: native lua2 vs lua2pipe")
+    by_abi: dict[int, Counter] = defaultdict(Counter)
+    by_entry: dict[str, list[dict]] = defaultdict(list)
+    odd: list[dict] = []
+    for result in _results:
+        by_abi[result["abi"]][result["outcome"]] += 1
+        if result["entry"]:
+            by_entry[result["entry"]].append(result)
+        if result["outcome"] in ("different", "changed", "stale"):
+            odd.append(result)
+    for abi in sorted(by_abi, reverse=True):
+        counts = by_abi[abi]
+        run = sum(counts.values())
+        extra = ", ".join(f"{counts[k]} {k}" for k in ("known", "different", "changed", "stale") if counts[k])
+        write(
+            f"pipe ABI {abi}: {counts['identical']} of {run} cases identical"
+            + (f" ({extra})" if extra else "")
+        )
+    total = Counter()
+    for counts in by_abi.values():
+        total.update(counts)
+    write(f"all ABIs: {total['identical']} of {sum(total.values())} cases identical")
+    try:
+        entries = {entry.id: entry for entry in harness.load_known_differences()}
+    except Exception:  # the test run reports a broken file itself
+        entries = {}
+    if by_entry:
+        write("known differences (conformance/known-differences.toml):")
+        for entry_id, results in sorted(by_entry.items()):
+            entry = entries.get(entry_id)
+            abis = sorted({r["abi"] for r in results})
+            status = entry.status if entry else "?"
+            summary = entry.summary if entry else ""
+            write(
+                f"  {entry_id} [{status}] {results[0]['script']}.lua ABI {','.join(map(str, abis))}, "
+                f"{len(results)} case(s): {summary}"
+            )
+    for result in odd:
+        write(
+            f"  {result['outcome'].upper()}: {result['script']}.lua ABI {result['abi']} {result['query']!r}"
+            + (f" (entry {result['entry']})" if result["entry"] else "")
+        )
