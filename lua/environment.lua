@@ -168,9 +168,14 @@ local CXX = {
   DNSResourceRecord = "17DNSResourceRecord",
   DNSRecord = "9DNSRecord",
 }
-CXX.masks = "St6vectorISt4pairIj" .. CXX.string .. "ESaIS7_EE"
-CXX.optional_masks = "N5boost8optionalI" .. CXX.masks .. "EE"
-CXX.cas_item = "N5boost7variantI" .. CXX.string .. "J12ComboAddress" .. CXX.masks .. "EEE"
+-- vector<pair<unsigned, string>>. Itanium mangling abbreviates repeats as substitutions (S7_...),
+-- whose numbers depend on what the enclosing type already named.
+local function masks(pair_index, string_text)
+  return "St6vectorISt4pairIj" .. string_text .. "ESaIS" .. pair_index .. "_EE"
+end
+CXX.masks = masks("7", CXX.string)
+CXX.optional_masks = "N5boost8optionalI" .. masks("9", CXX.string) .. "EE"
+CXX.cas_item = "N5boost7variantI" .. CXX.string .. "J12ComboAddress" .. masks("A", "S6_") .. "EEE"
 
 -- Metatables of all our object types, so errors can call them "userdata".
 local OBJECT_TYPES = {}
@@ -234,6 +239,22 @@ end
 ARG.int = integer_reader(TWO32, true, CXX.int)
 ARG.uint = integer_reader(TWO32, false, CXX.uint)
 ARG.uint16 = integer_reader(TWO16, false, CXX.uint16)
+
+-- A boost::optional<T> parameter reads like T, but errors name the optional type.
+local function optional(reader, cxx)
+  local name = "N5boost8optionalI" .. cxx .. "EE"
+  return function(v)
+    local value = reader(v)
+    if value == nil then
+      return nil, name
+    end
+    return value
+  end
+end
+
+ARG.optional_int = optional(ARG.int, CXX.int)
+ARG.optional_uint = optional(ARG.uint, CXX.uint)
+ARG.optional_uint16 = optional(ARG.uint16, CXX.uint16)
 
 local function object_reader(mt, cxx)
   return function(v)
@@ -2021,7 +2042,7 @@ local GLOBALS = {
     return make_qtype(qtype_code_of(text))
   end, 1, ARG.string),
   newCA = bind(parse_ca, 1, ARG.string),
-  newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.uint16),
+  newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.optional_uint16),
   newCAS = bind(function()
     return setmetatable({ _set = {} }, CAS_mt)
   end, 0),
@@ -2033,10 +2054,10 @@ local GLOBALS = {
       auth_flag = auth ~= 0
     end
     return new_drr(qname, qtype_code_of(qtype), ttl, content, domain_id, auth_flag)
-  end, 4, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.int, ARG.int),
+  end, 4, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.optional_int, ARG.optional_int),
   newDR = bind(new_dr, 5, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.int),
-  pdnslog = bind(pdnslog, 1, ARG.string, ARG.int),
-  pdnsrandom = bind(pdnsrandom, 0, ARG.uint),
+  pdnslog = bind(pdnslog, 1, ARG.string, ARG.optional_int),
+  pdnsrandom = bind(pdnsrandom, 0, ARG.optional_uint),
   resolve = bind(resolve, 2, ARG.string, ARG.uint16),
 }
 
