@@ -11,7 +11,7 @@ DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnspe
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
-.PHONY: setup system-packages test lint run bench soak fuzz clean
+.PHONY: setup system-packages test lint run bench soak fuzz-long clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -49,6 +49,20 @@ run: setup
 
 bench: setup
 	$(PYTHON) bench/run.py
+
+# 2 million questions through one coprocess, RSS every 100k; fails on > 5 % growth after warm-up.
+soak: setup
+	$(PYTHON) bench/soak.py
+
+# Coverage-guided fuzzing of question handling with atheris (installed on first use) for
+# FUZZ_SECONDS; a failing input is written to bench/out/fuzz/ as crash-*. make test runs a
+# bounded hypothesis fuzz (tests/test_fuzz.py).
+FUZZ_SECONDS ?= 300
+fuzz-long: setup
+	$(PYTHON) -c 'import atheris' 2>/dev/null || $(PYTHON) -m pip install -q atheris
+	mkdir -p bench/out/fuzz/corpus
+	cd bench/out/fuzz && ../../../$(PYTHON) ../../../tests/fuzz/fuzz_coprocess.py \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 corpus ../../../tests/fuzz/seeds
 
 clean:
 	rm -rf $(VENV) *.egg-info build .pytest_cache .ruff_cache .hypothesis

@@ -221,8 +221,9 @@ local function read_row(index, row, record, warnings)
     elseif key == "last_modified" then
       if to_integer(value) == nil then return bad(index, key, value, "an integer") end
     else
+      -- a LOG line of its own: a control byte in the key must not break it (or forge a line)
       warnings[#warnings + 1] = format("LOG\tUnsupported key '%s' in lookup or list result\n",
-        tostring(key))
+        (tostring(key):gsub("[%z\1-\31\127]", function(c) return format("\\x%02x", byte(c)) end)))
     end
   end
   return record
@@ -580,6 +581,46 @@ end
 
 function M.memory_kb()
   return collectgarbage("count")
+end
+
+-- --max-memory. LuaJIT has no emergency collection: when the allocator refuses, the garbage
+-- stays, and the next string lupa pushes outside a protected call (the next question line)
+-- would abort the process ("PANIC: unprotected error in call to Lua API"). So with a cap, each
+-- answer leaves the heap under the cap minus a reserve (collecting when over it); when live data
+-- alone is over, the state cannot be recovered: the question fails and asks for a fresh state.
+local soft_limit_kb = math.huge
+
+function M.set_memory_limit(kb)
+  soft_limit_kb = kb
+end
+
+-- Whether the heap is still over the soft limit after a full collection.
+function M.heap_full()
+  if collectgarbage("count") <= soft_limit_kb then return false end
+  collectgarbage("collect")
+  return collectgarbage("count") > soft_limit_kb
+end
+
+-- M.answer under --max-memory: its results, or nil, reason, zone_walk, restart. A memory error
+-- while the result is read (outside the hook's own xpcall) is caught here, where the garbage
+-- can still be collected; restart asks Python for a fresh state when live data fills the heap.
+function M.answer_capped(line)
+  local ok, answer, why, zone_walk = pcall(M.answer, line)
+  local full = answer ~= false and M.heap_full()
+  if ok and not full then
+    if answer then return answer end -- one value: lupa turns several into a tuple
+    return answer, why, zone_walk
+  end
+  zone_walk = fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
+  if ok then
+    why = format("Lua heap over --max-memory after a full collection (%d KB live)",
+      floor(collectgarbage("count")))
+  else
+    why = format("%s result could not be read: %s", fields[1] == "Q" and "dns_lookup" or "dns_list",
+      type(answer) == "string" and answer or "error")
+  end
+  if full then why = why .. ": restarting with a fresh Lua state" end
+  return nil, why, zone_walk, full
 end
 
 local function hook_missing(name)
