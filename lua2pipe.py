@@ -51,6 +51,9 @@ MAX_LINE = 65536
 #: allocated faster than a large one (0.3 us a question).
 READ_SIZE = 4096
 
+#: Loading a script for longer than this is logged (pdns's default pipe-timeout is 2 s).
+SLOW_LOAD_SECONDS = 1.0
+
 #: The pipe ABI versions lua2pipe speaks (pipe-abi-version).
 ABI_VERSIONS = range(1, 6)
 
@@ -1777,6 +1780,13 @@ def serve_main(argv: list[str]) -> int:
     else:
         abi, pending = 0, b""
     protocol_in, protocol_out = private_protocol_streams()
+    # pdns waits pipe-timeout for HELO's answer, which waits for the script to load: say why in
+    # the log when loading (top level, dns_init) is slow or never ends.
+    slow_load = threading.Timer(SLOW_LOAD_SECONDS, log, (3, "script still loading", ), {
+        "script": args.script, "after_ms": round(SLOW_LOAD_SECONDS * 1000),
+        "consequence": "HELO is not answered until it finishes: pdns times out at pipe-timeout"})
+    slow_load.daemon = True
+    slow_load.start()
     script: Script | ScriptError
     try:
         script = Script(args.script, lua=args.lua, log=log, max_memory_mb=args.max_memory)
@@ -1785,6 +1795,8 @@ def serve_main(argv: list[str]) -> int:
     except ScriptError as exc:
         log(3, "script failed to load", script=args.script, error=str(exc))
         script = exc
+    finally:
+        slow_load.cancel()
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
     program = ["-m", "lua2pipe"] if __spec__ is not None else [os.path.abspath(__file__)]
     resume_index = argv.index("--resume") if args.resume else len(argv)

@@ -7,9 +7,12 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+
+import lua2pipe
 
 REPO = Path(__file__).resolve().parent.parent
 LUA2PIPE = REPO / "lua2pipe"
@@ -61,3 +64,18 @@ def test_python_dash_m_runs_the_coprocess():
     python = REPO / ".venv" / "bin" / "python"
     result = run([str(python), "-m", "lua2pipe", str(PROTOCOL_SCRIPT)], cwd="/")
     assert result.stdout.splitlines()[1:] == ANSWERS, result.stderr
+
+
+def test_a_script_that_never_finishes_loading_is_named_in_the_log():
+    script = REPO / "tests" / "scripts" / "endless_init.lua"
+    process = subprocess.Popen([str(LUA2PIPE), str(script)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(b"HELO\t5\n")
+        process.stdin.flush()
+        time.sleep(lua2pipe.SLOW_LOAD_SECONDS + 0.5)
+    finally:
+        process.kill()
+    stdout, stderr = process.communicate(timeout=10)
+    assert stdout == b""
+    assert b'event="script still loading"' in stderr and str(script).encode() in stderr
