@@ -22,16 +22,17 @@ NO_PACKET = "\t0.0.0.0\t0.0.0.0\t0.0.0.0/0"
 pytestmark = pytest.mark.lua2pipe
 
 
-def make_coprocess(abi: int = 5) -> lua2pipe.Coprocess:
-    script = lua2pipe.Script(str(SCRIPT))
+def make_coprocess(abi: int = 5, lua: str = "luajit") -> lua2pipe.Coprocess:
+    script = lua2pipe.Script(str(SCRIPT), lua=lua)
     script.set_abi(abi)
     read_end, write_end = os.pipe()
     return lua2pipe.Coprocess(script, read_end, write_end, resume_abi=abi)
 
 
-@pytest.fixture(scope="module")
-def coprocess() -> lua2pipe.Coprocess:
-    return make_coprocess(5)
+# LuaJIT as pdns links it, and the PUC versions --lua offers (integers and floats differ on 5.3+).
+@pytest.fixture(scope="module", params=["luajit", "5.1", "5.2", "5.3", "5.4"])
+def coprocess(request: pytest.FixtureRequest) -> lua2pipe.Coprocess:
+    return make_coprocess(5, request.param)
 
 
 def ask(coprocess: lua2pipe.Coprocess, line: str) -> list[str]:
