@@ -670,7 +670,7 @@ class Watchdog:
 # The first word names a built-in command (help lists them) or, as in native lua2's backend-cmd,
 # a function the script defined, called with the rest of the text as one string. A script
 # function wins over a built-in of the same name, so a script behaves as under launch=lua2;
-# ``lua2pipe NAME ARGS`` always reaches the built-in. Output formats: docs/operators.md.
+# ``lua2pipe NAME ARGS`` always reaches the built-in. Output formats: README.md, "Operating it".
 #
 # Every answer is complete and ends in END: a failure is one line "error: REASON", a hook that
 # answered false one line "not found: REASON", and warnings about the hook's result are lines

@@ -1,5 +1,5 @@
 -- A lua2 script that implements every hook, for the CMD and command-line tests (test_cmd.py,
--- test_cli.py, test_pdnsutil.py) and the examples in docs/operators.md. It serves the zone
+-- test_cli.py, test_pdnsutil.py) and the examples in README.md. It serves the zone
 -- example.com (id 7) and knows example.net (id 8). Some names and kinds make a hook misbehave
 -- on purpose; each is marked "contract test" below.
 --
