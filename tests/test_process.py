@@ -54,9 +54,13 @@ def test_runs_by_absolute_path_with_an_empty_environment_from_any_directory():
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become nobody")
 def test_runs_as_an_unprivileged_user():
     nobody = pwd.getpwnam("nobody")
-    command = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
-               str(LUA2PIPE), str(PROTOCOL_SCRIPT)]
-    result = run(command, env={}, cwd="/")
+    become_nobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    interpreter = os.path.realpath(REPO / ".venv" / "bin" / "python")
+    reachable = subprocess.run([*become_nobody, "test", "-r", str(PROTOCOL_SCRIPT), "-a", "-x", interpreter],
+                               check=False)
+    if reachable.returncode != 0:
+        pytest.skip(f"nobody cannot read this checkout or run {interpreter} (a property of where it lies)")
+    result = run([*become_nobody, str(LUA2PIPE), str(PROTOCOL_SCRIPT)], env={}, cwd="/")
     assert result.stdout.splitlines()[1:] == ANSWERS, result.stderr
 
 
