@@ -1,8 +1,8 @@
 """Conformance suite setup: pdns markers for the differential suite, and its end-of-run tally.
 
-``tests/conftest.py`` registers the ``pdns`` and ``lua2pipe`` markers and skips (or, under
-CI=true, fails) the tests under ``tests/``; conftest hooks only reach their own directory, so the
-same rule is applied here to ``test_differential.py``. This package has an ``__init__.py`` so
+Conftest hooks only reach their own directory, so this one applies the rule of
+``tests/pdns.py`` (skip a test whose pdns or lua2pipe is missing, fail it under CI=true) to the
+tests here, as ``tests/conftest.py`` does there. This package has an ``__init__.py`` so
 that this file is imported as ``conformance.conftest`` and does not shadow the ``conftest``
 module that tests under ``tests/`` import.
 
@@ -14,7 +14,6 @@ each known difference with how many cases it covered, and any unexpected or stal
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -23,35 +22,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pdns import lua2pipe_missing, pdns_available
+from pdns import MARKERS, skip_or_fail_if_missing
 
 _results: list[dict] = []
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "pdns(*backends): needs a real pdns_server (and these backend modules)"
-    )
-    config.addinivalue_line("markers", "lua2pipe: needs the complete lua2pipe coprocess")
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    reason = None
-    for marker in item.iter_markers("pdns"):
-        if not pdns_available(*marker.args):
-            reason = f"pdns_server with the {', '.join(marker.args) or 'default'} backend(s) is not installed"
-    if reason is None and item.get_closest_marker("lua2pipe") is not None:
-        reason = lua2pipe_missing()
-    if reason is None:
-        return
-    if _in_ci():
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail_if_missing(item)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -10,7 +10,6 @@ installs everything, so a missing piece there is a broken build, not a reason to
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,44 +18,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pdns import PdnsServer, lua2pipe_missing, pdns_available
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+from pdns import MARKERS, PdnsServer, skip_or_fail_if_missing
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "pdns(*backends): needs a real pdns_server (and these backend modules); "
-        "skipped when missing, failed when CI=true",
-    )
-    config.addinivalue_line(
-        "markers",
-        "lua2pipe: needs the complete lua2pipe coprocess; skipped when missing, failed when CI=true",
-    )
-
-
-def _missing(item: pytest.Item) -> str | None:
-    for marker in item.iter_markers("pdns"):
-        if not pdns_available(*marker.args):
-            wanted = " with the " + ", ".join(marker.args) + " backend(s)" if marker.args else ""
-            return f"pdns_server{wanted} is not installed (make setup installs it as root)"
-    if item.get_closest_marker("lua2pipe") is not None:
-        return lua2pipe_missing()
-    return None
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # tryfirst: decide before any fixture (which would try to start pdns) is set up.
-    reason = _missing(item)
-    if reason is None:
-        return
-    if in_ci():
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail_if_missing(item)
 
 
 class FailureWatch:

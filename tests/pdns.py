@@ -587,3 +587,36 @@ class PdnsServer:
     def pdnsutil(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """pdnsutil with this server's config dir (see the module-level :func:`pdnsutil`)."""
         return pdnsutil(self.config_dir, *args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a test needs, for the conftest.py files of tests/ and conformance/ (one rule for both).
+
+MARKERS = (
+    "pdns(*backends): needs a real pdns_server (and these backend modules); "
+    "skipped when missing, failed when CI=true",
+    "lua2pipe: needs the complete lua2pipe coprocess; skipped when missing, failed when CI=true",
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def skip_or_fail_if_missing(item: Any) -> None:
+    """Skips a test whose ``pdns``/``lua2pipe`` needs are not met, or fails it under CI=true:
+    CI installs everything, so a missing piece there is a broken build, not a reason to skip."""
+    import pytest
+
+    reason = None
+    for marker in item.iter_markers("pdns"):
+        if not pdns_available(*marker.args):
+            wanted = " with the " + ", ".join(marker.args) + " backend(s)" if marker.args else ""
+            reason = f"pdns_server{wanted} is not installed (make setup installs it as root)"
+    if reason is None and item.get_closest_marker("lua2pipe") is not None:
+        reason = lua2pipe_missing()
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)

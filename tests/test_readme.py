@@ -12,8 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import in_ci
-from pdns import PDNSUTIL, build_config, pdns_available, pipe_settings
+from pdns import PDNSUTIL, build_config, in_ci, pdns_available, pipe_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "README.md"
