@@ -16,7 +16,7 @@ import argparse
 import ipaddress
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -108,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         log=sys.stderr,
     )
 
-    stop = threading.Event()
+    # A plain list, not a threading.Event: Event.set() in a signal handler can deadlock with
+    # the main thread's own Event.wait() (both take the Event's lock).
+    signals: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        stop.set()
+        signals.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -124,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(try_these(args.address, server.port, server.config_dir, backend), flush=True)
 
-    while not stop.is_set() and server.running:
-        stop.wait(0.2)
-    died = not stop.is_set()
+    while not signals and server.running:
+        time.sleep(0.2)
+    died = not signals
     code = server.stop()
     server.cleanup()
     if died:
