@@ -317,6 +317,13 @@ def log_line(reason: str | bytes) -> bytes:
     return b"LOG\t" + (reason or b"error") + b"\n"
 
 
+def is_zone_walk(fields: list[bytes]) -> bool:
+    """Whether a question line's fields are a zone-walk SOA question (``Q name IN SOA -1 ...``),
+    the one question whose FAIL pdns follows by reading one more line (dispatch.lua decides the
+    same for the questions it answers)."""
+    return len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
+
+
 def fail_answer(reason: str | bytes, zone_walk: bool = False) -> bytes:
     """``LOG`` + ``FAIL`` (+ ``END`` for a zone-walk SOA question)."""
     return log_line(reason) + (b"FAIL\nEND\n" if zone_walk else b"FAIL\n")
@@ -543,12 +550,11 @@ class Coprocess:
         self.failures += 1
         fields = line.split(b"\t")
         hook = "dns_lookup" if fields[0] == b"Q" else "dns_list"
-        zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
         why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
         if isinstance(exc, MemoryError):  # dispatch.answer_capped could not even collect
             why += ": restarting with a fresh Lua state"
             self._fresh_state()
-        return fail_answer(f"{hook} result could not be read: {why}", zone_walk)
+        return fail_answer(f"{hook} result could not be read: {why}", is_zone_walk(fields))
 
     def _fresh_state(self) -> None:
         """Replaces a Lua state whose heap stays over --max-memory with a freshly loaded one
@@ -583,8 +589,7 @@ class Coprocess:
         self.failures += 1
         if tag in (b"Q", b"AXFR") and isinstance(self.script, ScriptError):
             self.questions += 1
-            zone_walk = tag == b"Q" and len(fields) > 4 and fields[3] == b"SOA" and fields[4] == b"-1"
-            return fail_answer(f"script not loaded: {self.script}", zone_walk)
+            return fail_answer(f"script not loaded: {self.script}", is_zone_walk(fields))
         if not line:
             return fail_answer("malformed question: empty line")
         hint = " (CMD needs pipe-abi-version=5)" if tag == b"CMD" else ""
@@ -650,10 +655,9 @@ class Watchdog:
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
         coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
-        fields = coprocess.in_hand.split(b"\t")
-        zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
         try:
-            _write_all(coprocess.output_fd, fail_answer(reason, zone_walk))
+            answer = fail_answer(reason, is_zone_walk(coprocess.in_hand.split(b"\t")))
+            _write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
         if not self.restart_argv:
