@@ -25,7 +25,6 @@ local concat, format = table.concat, string.format
 local byte, find, sub = string.byte, string.find, string.sub
 local floor, tonumber, tostring, type, pairs = math.floor, tonumber, tostring, type, pairs
 local pcall, xpcall = pcall, xpcall
-local traceback = debug.traceback
 
 local M = {}
 
@@ -70,14 +69,14 @@ local function render_content(content)
   if not find(content, "%c") then return content end
   local out, quoted, after_backslash = {}, false, false
   for i = 1, #content do
-    local c = content:sub(i, i)
-    local byte = c:byte()
-    local control = byte < 32 or byte == 127
+    local c = sub(content, i, i)
+    local code = byte(c)
+    local control = code < 32 or code == 127
     if quoted then
       if control then
         -- "\<byte>" and "<byte>" both mean the byte itself inside a string
         if after_backslash then out[#out] = nil end
-        c = format("\\%03d", byte)
+        c = format("\\%03d", code)
         after_backslash = false
       elseif after_backslash then
         after_backslash = false
@@ -91,7 +90,7 @@ local function render_content(content)
     elseif c == "\t" or c == "\n" or c == "\r" or c == "\v" or c == "\f" then
       c = " "
     elseif control then
-      return nil, format("content has control byte \\%03d outside a quoted string", byte)
+      return nil, format("content has control byte \\%03d outside a quoted string", code)
     end
     out[#out + 1] = c
   end

@@ -66,8 +66,8 @@ local reverse = string.reverse
 local concat = table.concat
 local floor = math.floor
 local unpack = table.unpack or unpack
-local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawget, rawset =
-  select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawget, rawset
+local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset =
+  select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset
 
 local TWO16 = 65536
 local TWO24 = 16777216
@@ -132,11 +132,6 @@ local SPACE = { [32] = true, [9] = true, [10] = true, [11] = true, [12] = true, 
 -- Bytes as big-endian numbers and back.
 local function u32_to_bytes(v)
   return char(floor(v / TWO24) % 256, floor(v / TWO16) % 256, floor(v / 256) % 256, v % 256)
-end
-
-local function bytes_to_u32(s, i)
-  local a, b, c, d = byte(s, i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
 ---------------------------------------------------------------------------
@@ -328,7 +323,8 @@ local function bind(impl, min, ...)
         error(arity_error(n, min, max), 2)
       end
       local a, b = ...
-      local a0, b0, cxx = a, b, nil
+      local a0, b0 = a, b
+      local cxx
       a, cxx = k1(a)
       if a == nil then
         error(conversion_error(a0, cxx), 2)
@@ -888,7 +884,7 @@ local qtype_cache, qtype_cache_size = {}, 0
 local function qtype_code_from_text(text)
   text = cstr(text)
   local upper = ascii_upper(text)
-  code = QTYPE_CODES[upper]
+  local code = QTYPE_CODES[upper]
   if code then
     return code
   end
@@ -1575,7 +1571,7 @@ function Netmask_methods.isIPv6(self)
   return self._network._family == 6
 end
 
-function Netmask_methods.empty(self)
+function Netmask_methods.empty()
   return false -- every Netmask a script can build has an address
 end
 
