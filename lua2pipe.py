@@ -163,8 +163,9 @@ class Script:
     needs) is a :class:`ScriptError`.
     """
 
-    def __init__(self, path: str, *, lua: str = "luajit", log: Log | None = None,
-                 max_memory_mb: int | None = None) -> None:
+    def __init__(
+        self, path: str, *, lua: str = "luajit", log: Log | None = None, max_memory_mb: int | None = None
+    ) -> None:
         import importlib
 
         self.path = path
@@ -192,17 +193,18 @@ class Script:
             " return chunk end"
         )
         self._run_chunk = self.lua.eval(
-            "function(chunk) local ok, err = pcall(chunk)"
-            " if not ok then error(tostring(err), 0) end end"
+            "function(chunk) local ok, err = pcall(chunk) if not ok then error(tostring(err), 0) end end"
         )
         lua_dir = _lua_dir()
         environment = self._chunk(lua_dir, "environment.lua")()
-        host = self.lua.table_from({
-            b"log": self._lua_log,
-            b"resolve": self._lua_resolve,
-            b"parse_content": self._lua_parse_content,
-            b"random_seed": int.from_bytes(os.urandom(4), "little"),
-        })
+        host = self.lua.table_from(
+            {
+                b"log": self._lua_log,
+                b"resolve": self._lua_resolve,
+                b"parse_content": self._lua_parse_content,
+                b"random_seed": int.from_bytes(os.urandom(4), "little"),
+            }
+        )
         environment.install(host, lua_globals)
         try:
             with open(path, "rb") as script_file:
@@ -210,8 +212,9 @@ class Script:
         except OSError as exc:
             raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
         chunk_name = b"@" + os.fsencode(path)
-        before_script = self.lua.eval("function(G) local copy = {} for k, v in pairs(G) do copy[k] = v end"
-                                      " return copy end")(lua_globals)
+        before_script = self.lua.eval(
+            "function(G) local copy = {} for k, v in pairs(G) do copy[k] = v end return copy end"
+        )(lua_globals)
         try:
             self._run_chunk(self._load_chunk(source, chunk_name))
         except self.LuaError as exc:
@@ -259,12 +262,14 @@ class Script:
             self.log(4, "resolve failed", qname=qname, qtype=int(qtype), error=str(exc))
             return self.lua.table_from([])
         rows = [
-            self.lua.table_from({
-                b"name": rrset.name.to_text().encode(),
-                b"type": rrset.rdtype,
-                b"ttl": rrset.ttl,
-                b"content": rdata.to_text().encode(),
-            })
+            self.lua.table_from(
+                {
+                    b"name": rrset.name.to_text().encode(),
+                    b"type": rrset.rdtype,
+                    b"ttl": rrset.ttl,
+                    b"content": rdata.to_text().encode(),
+                }
+            )
             for rrset in answer.response.answer
             for rdata in rrset
         ]
@@ -311,9 +316,7 @@ def log_line(reason: str | bytes) -> bytes:
     if isinstance(reason, str):
         reason = reason.encode("utf-8", "backslashreplace")
     if not reason.isascii() or any(b < 32 or b == 127 for b in reason):
-        reason = "".join(
-            chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in reason
-        ).encode()
+        reason = "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in reason).encode()
     return b"LOG\t" + (reason or b"error") + b"\n"
 
 
@@ -349,7 +352,7 @@ class LineReader:
 
     @property
     def pending(self) -> bytes:
-        return self.buffer[self.position:]
+        return self.buffer[self.position :]
 
     def readline(self) -> bytes | None:
         """The next line without its newline (the last one may lack it); None at EOF.
@@ -379,7 +382,7 @@ class LineReader:
             chunk = os.read(self.fd, READ_SIZE)
             end = chunk.find(b"\n")
             if not chunk or end >= 0:
-                self.buffer, self.position = chunk[end + 1:] if chunk else b"", 0
+                self.buffer, self.position = chunk[end + 1 :] if chunk else b"", 0
                 return
 
 
@@ -406,10 +409,20 @@ class Coprocess:
     says why instead of timing out. ``resume_abi`` continues a session after a restart (no HELO).
     """
 
-    def __init__(self, script: Script | ScriptError, input_fd: int, output_fd: int, *,
-                 log: Log | None = None, query_logging: bool = False, max_query_ms: int = 0,
-                 restart_argv: list[str] | None = None, resume_abi: int = 0,
-                 pending: bytes = b"", recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | ScriptError,
+        input_fd: int,
+        output_fd: int,
+        *,
+        log: Log | None = None,
+        query_logging: bool = False,
+        max_query_ms: int = 0,
+        restart_argv: list[str] | None = None,
+        resume_abi: int = 0,
+        pending: bytes = b"",
+        recorder: Recorder | None = None,
+    ) -> None:
         self.use_script(script)
         self.reader = LineReader(input_fd, pending)
         self.output_fd = output_fd
@@ -435,7 +448,8 @@ class Coprocess:
         self.script = script
         self.lua_answer = (
             (script.dispatch.answer_capped if script.max_memory_mb else script.dispatch.answer)
-            if isinstance(script, Script) else None
+            if isinstance(script, Script)
+            else None
         )
 
     def write(self, data: bytes) -> None:
@@ -511,7 +525,8 @@ class Coprocess:
         script = self.script
         version = script.version if isinstance(script, Script) else "script not loaded"
         return f"OK\tlua2pipe {VERSION} ({version}) serving {script.path}\n".encode(
-            "utf-8", "backslashreplace")
+            "utf-8", "backslashreplace"
+        )
 
     def answer(self, line: bytes) -> bytes:
         """The complete answer text to one protocol line.
@@ -560,11 +575,13 @@ class Coprocess:
         """Replaces a Lua state whose heap stays over --max-memory with a freshly loaded one
         (dns_deinit is not run in the full state)."""
         old = self.script
-        self.log(3, "Lua heap full", max_memory_mb=old.max_memory_mb,
-                 action="restarting with a fresh Lua state")
+        self.log(
+            3, "Lua heap full", max_memory_mb=old.max_memory_mb, action="restarting with a fresh Lua state"
+        )
         try:
-            new: Script | ScriptError = Script(old.path, lua=old.runtime_name, log=self.log,
-                                               max_memory_mb=old.max_memory_mb)
+            new: Script | ScriptError = Script(
+                old.path, lua=old.runtime_name, log=self.log, max_memory_mb=old.max_memory_mb
+            )
             new.set_abi(self.abi)
         except ScriptError as exc:
             self.log(3, "script failed to load", script=old.path, error=str(exc))
@@ -747,8 +764,13 @@ def _hook_result(result: Any) -> tuple[Any, list[str]]:
     return _from_lua(first), [_one_line(w) for w in warnings or []]
 
 
-def _split_arguments(command: str, argument: str, names: list[str], optional: list[str] = (),
-                     flags: tuple[str, ...] = ("--json",)) -> tuple[dict[str, str], set[str]]:
+def _split_arguments(
+    command: str,
+    argument: str,
+    names: list[str],
+    optional: list[str] = (),
+    flags: tuple[str, ...] = ("--json",),
+) -> tuple[dict[str, str], set[str]]:
     """Splits a built-in's arguments on white space: ``names`` are required, ``optional`` may
     follow, ``flags`` may appear anywhere. Raises CommandError with the usage otherwise."""
     words = argument.split()
@@ -761,8 +783,9 @@ def _split_arguments(command: str, argument: str, names: list[str], optional: li
     if len(words) < len(names):
         raise CommandError(f"{command}: missing {names[len(words)]} (usage: {usage})")
     if len(words) > len(names) + len(optional):
-        raise CommandError(f"{command}: unexpected argument {words[len(names) + len(optional)]!r} "
-                           f"(usage: {usage})")
+        raise CommandError(
+            f"{command}: unexpected argument {words[len(names) + len(optional)]!r} (usage: {usage})"
+        )
     return dict(zip([*names, *optional], words, strict=False)), given
 
 
@@ -819,18 +842,28 @@ class Commands:
         self.builtins: dict[str, tuple[Callable[[str], str], str]] = {
             "help": (self.help, "help: list the commands"),
             "version": (self.version, "version: lua2pipe, Lua runtime and script"),
-            "stats": (self.stats, "stats [--json]: questions, failures, latency percentiles, "
-                      "uptime, Lua memory of this coprocess"),
+            "stats": (
+                self.stats,
+                "stats [--json]: questions, failures, latency percentiles, "
+                "uptime, Lua memory of this coprocess",
+            ),
             "reload": (self.reload, "reload: load the script again; on failure keep the old one"),
-            "domaininfo": (self.domaininfo, "domaininfo ZONE [--json]: dns_get_domaininfo "
-                           "(or native's SOA fallback without it)"),
+            "domaininfo": (
+                self.domaininfo,
+                "domaininfo ZONE [--json]: dns_get_domaininfo (or native's SOA fallback without it)",
+            ),
             "domains": (self.domains, "domains [--json]: dns_get_all_domains, one zone a line"),
-            "metadata": (self.metadata, "metadata ZONE [KIND] [--json]: dns_get_domain_metadata "
-                         "of KIND, or dns_get_all_domain_metadata; one KIND=value a line"),
-            "keys": (self.keys, "keys ZONE [--private] [--json]: dns_get_domain_keys, one key a "
-                     "line; --private adds the private key material"),
-            "nsec": (self.nsec, "nsec ID NAME [--json]: "
-                     "dns_get_before_and_after_names_absolute"),
+            "metadata": (
+                self.metadata,
+                "metadata ZONE [KIND] [--json]: dns_get_domain_metadata "
+                "of KIND, or dns_get_all_domain_metadata; one KIND=value a line",
+            ),
+            "keys": (
+                self.keys,
+                "keys ZONE [--private] [--json]: dns_get_domain_keys, one key a "
+                "line; --private adds the private key material",
+            ),
+            "nsec": (self.nsec, "nsec ID NAME [--json]: dns_get_before_and_after_names_absolute"),
             "set-notified": (self.set_notified, "set-notified ID SERIAL: dns_set_notified"),
         }
 
@@ -861,7 +894,7 @@ class Commands:
         # As native lua2: split at the first space or tab; the rest, after exactly one
         # separator, is the argument.
         separator = min((i for i in (command.find(" "), command.find("\t")) if i >= 0), default=-1)
-        word, argument = (command, "") if separator < 0 else (command[:separator], command[separator + 1:])
+        word, argument = (command, "") if separator < 0 else (command[:separator], command[separator + 1 :])
         if word == "lua2pipe":  # the built-in, even when the script defines a function so named
             inner = argument.strip()
             name, _, rest = inner.partition(" ")
@@ -870,7 +903,8 @@ class Commands:
             return self.builtins[name][0](rest)
         script = self.coprocess.script
         script_function = isinstance(script, Script) and bool(
-            script.dispatch.is_script_function(word.encode()))
+            script.dispatch.is_script_function(word.encode())
+        )
         if word in self.builtins and not script_function:
             return self.builtins[word][0](argument)
         if not word:
@@ -878,8 +912,10 @@ class Commands:
         if isinstance(script, ScriptError):
             raise CommandError(f"script not loaded: {script}")
         if not script_function:
-            raise CommandError(f"unknown command {word!r}: neither a lua2pipe command nor a "
-                               "function the script defined (try help)")
+            raise CommandError(
+                f"unknown command {word!r}: neither a lua2pipe command nor a "
+                "function the script defined (try help)"
+            )
         result = script.dispatch.call_command(word.encode(), argument.encode())
         if type(result) is bytes:
             return result.decode("utf-8", "backslashreplace")
@@ -896,23 +932,26 @@ class Commands:
         if json_form:
             import json
 
-            return json.dumps({"result": result, "warnings": warnings}, ensure_ascii=False,
-                              sort_keys=True)
+            return json.dumps({"result": result, "warnings": warnings}, ensure_ascii=False, sort_keys=True)
         return "\n".join([*lines, *(f"warning: {w}" for w in warnings)])
 
     # -- lua2pipe's own commands
 
     def help(self, _argument: str) -> str:
         script = self.coprocess.script
-        functions = (_from_lua(script.dispatch.script_functions()).split()
-                     if isinstance(script, Script) else [])
+        functions = (
+            _from_lua(script.dispatch.script_functions()).split() if isinstance(script, Script) else []
+        )
         lines = []
         for name, (_, usage) in self.builtins.items():
             shadowed = name in functions
-            lines.append(usage + (f" (the script's {name}() comes first: use 'lua2pipe {name}')"
-                                  if shadowed else ""))
-        lines.append("NAME ARGS: call the script's function NAME with ARGS as one string "
-                     "(as native lua2's backend-cmd)")
+            lines.append(
+                usage + (f" (the script's {name}() comes first: use 'lua2pipe {name}')" if shadowed else "")
+            )
+        lines.append(
+            "NAME ARGS: call the script's function NAME with ARGS as one string "
+            "(as native lua2's backend-cmd)"
+        )
         lines.append("script functions: " + (" ".join(functions) if functions else "(none)"))
         return "\n".join(lines)
 
@@ -932,8 +971,9 @@ class Commands:
             ("latency_samples", len(samples)),
         ]
         for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
-            pairs.append((f"latency_{label}_ms",
-                          round(percentile(samples, fraction) * 1000, 3) if samples else None))
+            pairs.append(
+                (f"latency_{label}_ms", round(percentile(samples, fraction) * 1000, 3) if samples else None)
+            )
         pairs.append(("uptime_seconds", round(time.monotonic() - host.started, 1)))
         script = host.script
         if isinstance(script, Script):
@@ -985,9 +1025,13 @@ class Commands:
     @staticmethod
     def _info_pairs(info: dict[str, Any]) -> list[tuple[str, Any]]:
         return [
-            ("id", info["id"]), ("kind", info["kind"]), ("serial", info["serial"]),
-            ("notified_serial", info["notified_serial"]), ("last_check", info["last_check"]),
-            ("account", info["account"]), ("masters", ",".join(info["masters"])),
+            ("id", info["id"]),
+            ("kind", info["kind"]),
+            ("serial", info["serial"]),
+            ("notified_serial", info["notified_serial"]),
+            ("last_check", info["last_check"]),
+            ("account", info["account"]),
+            ("masters", ",".join(info["masters"])),
             ("source", info["source"]),
         ]
 
@@ -1006,15 +1050,20 @@ class Commands:
         _, flags = _split_arguments("domains", argument, [])
         infos, warnings = _hook_result(self._script().dispatch.cmd_all_domains())
         infos = sorted(infos or [], key=lambda info: _canonical_key(info["zone"]))
-        return self._render([self._info_json(i) for i in infos], warnings, "--json" in flags,
-                            [self._info_line(i) for i in infos])
+        return self._render(
+            [self._info_json(i) for i in infos],
+            warnings,
+            "--json" in flags,
+            [self._info_line(i) for i in infos],
+        )
 
     def metadata(self, argument: str) -> str:
         args, flags = _split_arguments("metadata", argument, ["ZONE"], ["KIND"])
         dispatch = self._script().dispatch
         if "KIND" in args:
-            values, warnings = _hook_result(dispatch.cmd_metadata(args["ZONE"].encode(),
-                                                                  args["KIND"].encode()))
+            values, warnings = _hook_result(
+                dispatch.cmd_metadata(args["ZONE"].encode(), args["KIND"].encode())
+            )
             kinds = [(args["KIND"], values or [])]
         else:
             pairs, warnings = _hook_result(dispatch.cmd_all_metadata(args["ZONE"].encode()))
@@ -1030,8 +1079,12 @@ class Commands:
         for key in keys or []:
             algorithm, tag = key_fingerprint(key["flags"], key["content"])
             described = {
-                "id": key["id"], "flags": key["flags"], "active": key["active"],
-                "published": key["published"], "algorithm": algorithm, "tag": tag,
+                "id": key["id"],
+                "flags": key["flags"],
+                "active": key["active"],
+                "published": key["published"],
+                "algorithm": algorithm,
+                "tag": tag,
                 "sha256": content_digest(key["content"]),
             }
             lines.append(" ".join(f"{k}={'-' if v is None else _field(v)}" for k, v in described.items()))
@@ -1092,13 +1145,18 @@ def _cmd_answer(text: str) -> bytes:
 # algorithms (Ed448, unknown) the tag is "-"; every key also gets ``sha256``, the first 16 hex
 # digits of the SHA-256 of its content, which never reveals the key.
 
-_P256 = (2**256 - 2**224 + 2**192 + 2**96 - 1,
-         0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-         0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5, 32)
-_P384 = (2**384 - 2**128 - 2**96 + 2**32 - 1,
-         0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
-         0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F,
-         48)
+_P256 = (
+    2**256 - 2**224 + 2**192 + 2**96 - 1,
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+    32,
+)
+_P384 = (
+    2**384 - 2**128 - 2**96 + 2**32 - 1,
+    0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
+    0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F,
+    48,
+)
 
 
 def _ecdsa_public(private: int, curve: tuple[int, int, int, int]) -> bytes:
@@ -1205,8 +1263,9 @@ def key_fingerprint(flags: int, content: str) -> tuple[int | None, int | None]:
     import dns.rdatatype
     import dns.rdtypes.ANY.DNSKEY
 
-    dnskey = dns.rdtypes.ANY.DNSKEY.DNSKEY(dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags & 0xFFFF, 3,
-                                           algorithm, public)
+    dnskey = dns.rdtypes.ANY.DNSKEY.DNSKEY(
+        dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags & 0xFFFF, 3, algorithm, public
+    )
     return algorithm, dns.dnssec.key_id(dnskey)
 
 
@@ -1338,16 +1397,18 @@ class Transcript:
                 elif line.startswith("script:"):
                     if self.script:
                         raise ValueError("a second script: line")
-                    self.script = line[len("script:"):].strip()
+                    self.script = line[len("script:") :].strip()
                 elif line.startswith("options:"):
-                    self.options = shlex.split(line[len("options:"):])
+                    self.options = shlex.split(line[len("options:") :])
                 elif line.startswith("exit:"):
-                    self.exit = int(line[len("exit:"):])
+                    self.exit = int(line[len("exit:") :])
                 elif line.startswith("xfail:"):
-                    self.xfail = line[len("xfail:"):].strip() or "known failure"
+                    self.xfail = line[len("xfail:") :].strip() or "known failure"
                 else:
-                    raise ValueError("expected '> ', '< ', '<~ ', 'stderr~ ', a header "
-                                     "(script:, options:, exit:, xfail:), '#' or a blank line")
+                    raise ValueError(
+                        "expected '> ', '< ', '<~ ', 'stderr~ ', a header "
+                        "(script:, options:, exit:, xfail:), '#' or a blank line"
+                    )
             except (ValueError, re.error) as exc:
                 raise TranscriptError(f"{self.path}:{number}: {exc}: {raw!r}") from None
         if not self.script:
@@ -1386,8 +1447,11 @@ def _frame_sizes(questions: list[bytes], answers: list[bytes]) -> list[int]:
                 if answers[position - 1] in ends:
                     break
             zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3:5] == [b"SOA", b"-1"]
-            if (zone_walk and answers[position - 1:position] == [b"FAIL"]
-                    and answers[position:position + 1] == [b"END"]):
+            if (
+                zone_walk
+                and answers[position - 1 : position] == [b"FAIL"]
+                and answers[position : position + 1] == [b"END"]
+            ):
                 position += 1
         sizes.append(position - start)
     if sizes:
@@ -1402,7 +1466,7 @@ def _render_session(questions: list[bytes], answers: list[str], sizes: list[int]
     for index, size in enumerate(sizes):
         if index < len(questions):
             lines.append(f"> {transcript_escape(questions[index])}".rstrip(" "))
-        lines.extend(answers[position:position + size])
+        lines.extend(answers[position : position + size])
         position += size
     return lines
 
@@ -1429,12 +1493,14 @@ def answer_diff(questions: list[bytes], expected: list[tuple[str, Any]], answers
 
     expected_text = [_render_expected(e) for e in expected]
     actual_text = [
-        expected_text[i] if i < len(expected) and _expected_matches(expected[i], line)
+        expected_text[i]
+        if i < len(expected) and _expected_matches(expected[i], line)
         else f"< {transcript_escape(line)}".rstrip(" ")
         for i, line in enumerate(answers)
     ]
-    before = _render_session(questions, expected_text,
-                             _frame_sizes(questions, [_framing_key(e) for e in expected]))
+    before = _render_session(
+        questions, expected_text, _frame_sizes(questions, [_framing_key(e) for e in expected])
+    )
     after = _render_session(questions, actual_text, _frame_sizes(questions, answers))
     return "\n".join(difflib.unified_diff(before, after, "expected", "actual", lineterm="", n=3))
 
@@ -1442,8 +1508,15 @@ def answer_diff(questions: list[bytes], expected: list[tuple[str, Any]], answers
 class ReplayResult:
     """The outcome of replaying one transcript; ``report`` says what differed."""
 
-    def __init__(self, path: Path, passed: bool, report: str = "", xfail: str | None = None,
-                 output: bytes = b"", stderr: bytes = b"") -> None:
+    def __init__(
+        self,
+        path: Path,
+        passed: bool,
+        report: str = "",
+        xfail: str | None = None,
+        output: bytes = b"",
+        stderr: bytes = b"",
+    ) -> None:
         self.path = path
         self.passed = passed
         self.report = report
@@ -1452,8 +1525,9 @@ class ReplayResult:
         self.stderr = stderr
 
 
-def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None = None,
-                      timeout: float = 60.0) -> ReplayResult:
+def replay_transcript(
+    path: str | os.PathLike[str], *, command: list[str] | None = None, timeout: float = 60.0
+) -> ReplayResult:
     """Runs one transcript through a lua2pipe process and compares its answers.
 
     The process is ``command`` (default: this Python running this file) with the script and
@@ -1469,14 +1543,18 @@ def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None
         transcript = Transcript(path)
     except TranscriptError as exc:
         return ReplayResult(path, False, f"malformed transcript: {exc}")
-    argv = [*(command or [sys.executable, os.path.abspath(__file__)]), transcript.script,
-            *transcript.options]
+    argv = [*(command or [sys.executable, os.path.abspath(__file__)]), transcript.script, *transcript.options]
     questions = transcript.questions
     problems = []
     try:
-        process = subprocess.run(argv, input=b"".join(q + b"\n" for q in questions),
-                                 capture_output=True, cwd=path.parent, timeout=timeout,
-                                 check=False)
+        process = subprocess.run(
+            argv,
+            input=b"".join(q + b"\n" for q in questions),
+            capture_output=True,
+            cwd=path.parent,
+            timeout=timeout,
+            check=False,
+        )
         output, stderr, status = process.stdout, process.stderr, process.returncode
     except subprocess.TimeoutExpired as exc:
         output, stderr, status = exc.stdout or b"", exc.stderr or b"", None
@@ -1490,9 +1568,12 @@ def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None
         problems.append("the last output line has no newline")
     expected = transcript.expected
     if len(answers) != len(expected) or not all(
-            _expected_matches(e, a) for e, a in zip(expected, answers, strict=False)):
-        problems.append("answers differ (- expected, + actual; a tab shows as \\t):\n"
-                        + answer_diff(questions, expected, answers))
+        _expected_matches(e, a) for e, a in zip(expected, answers, strict=False)
+    ):
+        problems.append(
+            "answers differ (- expected, + actual; a tab shows as \\t):\n"
+            + answer_diff(questions, expected, answers)
+        )
     if status is not None and status != transcript.exit:
         problems.append(f"exit code {status}, expected {transcript.exit}")
     for text, pattern in transcript.stderr:
@@ -1501,12 +1582,14 @@ def replay_transcript(path: str | os.PathLike[str], *, command: list[str] | None
     report = ""
     if problems:
         tail = stderr.decode("utf-8", "backslashreplace").rstrip("\n").split("\n")[-15:]
-        report = "\n".join([
-            f"{path}: FAILED",
-            *problems,
-            "lua2pipe's stderr (last lines):" if any(tail) else "lua2pipe's stderr: empty",
-            *(f"  {line}" for line in tail if any(tail)),
-        ])
+        report = "\n".join(
+            [
+                f"{path}: FAILED",
+                *problems,
+                "lua2pipe's stderr (last lines):" if any(tail) else "lua2pipe's stderr: empty",
+                *(f"  {line}" for line in tail if any(tail)),
+            ]
+        )
     return ReplayResult(path, not problems, report, transcript.xfail, output, stderr)
 
 
@@ -1527,14 +1610,24 @@ def replay_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="lua2pipe replay",
         description="Replay protocol transcripts (conformance/README.md) through lua2pipe and "
-        "compare its answers. Exit code 1 if any failed.")
-    parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="a transcript, or a directory of them (*.txt)")
-    parser.add_argument("--command", metavar="CMD",
-                        help="the coprocess to run instead of this lua2pipe (split like a shell "
-                        "would); the transcript's script and options are appended")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="how long a session may take after EOF (default 60)")
+        "compare its answers. Exit code 1 if any failed.",
+    )
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="a transcript, or a directory of them (*.txt)"
+    )
+    parser.add_argument(
+        "--command",
+        metavar="CMD",
+        help="the coprocess to run instead of this lua2pipe (split like a shell "
+        "would); the transcript's script and options are appended",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a session may take after EOF (default 60)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="name every transcript")
     args = parser.parse_args(argv)
     paths: list[Path] = []
@@ -1581,8 +1674,9 @@ class Recorder:
     #: Set in the environment while recording, so a restart (same pid) finds the file.
     ENVIRONMENT = "LUA2PIPE_RECORDING"
 
-    def __init__(self, pattern: str, script: str, options: list[str], log: Log, *,
-                 resume: bool = False) -> None:
+    def __init__(
+        self, pattern: str, script: str, options: list[str], log: Log, *, resume: bool = False
+    ) -> None:
         self.pattern = pattern
         self.script = script
         self.options = options
@@ -1598,8 +1692,10 @@ class Recorder:
                 self._give_up(exc)
             else:
                 self._sink = self._write
-                self._write("# lua2pipe restarted here (same process, fresh Lua state): the "
-                            "watchdog answered the question in hand (--max-query-ms)\n")
+                self._write(
+                    "# lua2pipe restarted here (same process, fresh Lua state): the "
+                    "watchdog answered the question in hand (--max-query-ms)\n"
+                )
 
     def _candidates(self) -> list[str]:
         import re
@@ -1607,8 +1703,7 @@ class Recorder:
         pid = str(os.getpid())
         base = re.sub(r"%[%p]", lambda m: pid if m.group() == "%p" else "%", self.pattern)
         stem, extension = os.path.splitext(base)
-        return [base, f"{stem}.{pid}{extension}",
-                *(f"{stem}.{pid}-{n}{extension}" for n in range(2, 100))]
+        return [base, f"{stem}.{pid}{extension}", *(f"{stem}.{pid}-{n}{extension}" for n in range(2, 100))]
 
     def _create(self, text: str) -> None:
         import shlex
@@ -1630,8 +1725,10 @@ class Recorder:
         os.environ[self.ENVIRONMENT] = self.path
         self.log(6, "recording the session", file=self.path)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        header = [f"# Recorded by lua2pipe {VERSION} (pid {os.getpid()}) at {stamp}.",
-                  f"script: {os.path.abspath(self.script)}"]
+        header = [
+            f"# Recorded by lua2pipe {VERSION} (pid {os.getpid()}) at {stamp}.",
+            f"script: {os.path.abspath(self.script)}",
+        ]
         if self.options:
             header.append(f"options: {shlex.join(self.options)}")
         self._sink = self._write
@@ -1644,8 +1741,9 @@ class Recorder:
             self._give_up(exc)
 
     def _give_up(self, exc: OSError) -> None:
-        self.log(3, "cannot record the session; recording stopped", file=self.path or self.pattern,
-                 error=str(exc))
+        self.log(
+            3, "cannot record the session; recording stopped", file=self.path or self.pattern, error=str(exc)
+        )
         self._sink = lambda _text: None
 
     def attach(self, coprocess: Coprocess) -> None:
@@ -1701,8 +1799,7 @@ class Recorder:
         coprocess.serve = recording_serve  # type: ignore[method-assign]
 
 
-def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *,
-                  resume: bool = False) -> Recorder:
+def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *, resume: bool = False) -> Recorder:
     """The recorder for ``--record``: the header names the script (absolute path) and the
     command line's other options (without ``--record`` and ``--resume``)."""
     options, skip, script_seen = [], False, False
@@ -1711,8 +1808,11 @@ def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *,
             skip = False
             continue
         name = arg.split("=", 1)[0]
-        if len(name) > 2 and name.startswith("--") and (
-                "--record".startswith(name) or "--resume".startswith(name)):
+        if (
+            len(name) > 2
+            and name.startswith("--")
+            and ("--record".startswith(name) or "--resume".startswith(name))
+        ):
             skip = "=" not in arg
             continue
         if arg == script and not script_seen:
@@ -1743,32 +1843,57 @@ def _coprocess_parser() -> Any:
     )
     parser.add_argument("script", help="the lua2 script (the file lua2-filename would name)")
     add_script_options(parser)
-    parser.add_argument("--query-logging", action="store_true",
-                        help="log every hook call and its result (as lua2-query-logging=yes)")
-    parser.add_argument("--max-query-ms", type=int, default=1000, metavar="MS",
-                        help="answer LOG + FAIL for a hook still running after MS milliseconds and "
-                        "restart with a fresh Lua state (default 1000, below pdns's pipe-timeout of "
-                        "2000; 0 disables)")
+    parser.add_argument(
+        "--query-logging",
+        action="store_true",
+        help="log every hook call and its result (as lua2-query-logging=yes)",
+    )
+    parser.add_argument(
+        "--max-query-ms",
+        type=int,
+        default=1000,
+        metavar="MS",
+        help="answer LOG + FAIL for a hook still running after MS milliseconds and "
+        "restart with a fresh Lua state (default 1000, below pdns's pipe-timeout of "
+        "2000; 0 disables)",
+    )
     parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
     parser.add_argument("--resume", help=argparse.SUPPRESS)  # ABI:FD, set by the watchdog
-    parser.add_argument("--record", metavar="FILE",
-                        help="write the session to FILE as a transcript (conformance/README.md); "
-                        "%%p in FILE is the process id, and an existing FILE is never overwritten: "
-                        "the pid goes before its extension")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write the session to FILE as a transcript (conformance/README.md); "
+        "%%p in FILE is the process id, and an existing FILE is never overwritten: "
+        "the pid goes before its extension",
+    )
     return parser
 
 
 def add_script_options(parser: Any) -> None:
     """The options every mode shares: how the script is loaded and how lua2pipe logs."""
-    parser.add_argument("--lua", choices=sorted(LUA_RUNTIMES), default="luajit",
-                        help="Lua runtime (default: luajit, LuaJIT 2.1 as pdns links it)")
-    parser.add_argument("--loglevel", type=int, default=4, choices=range(8), metavar="0-7",
-                        help="highest syslog level written, as pdns's loglevel (default 4: warnings)")
-    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
-                        help="log lines as key=value (default) or JSON")
-    parser.add_argument("--max-memory", type=int, metavar="MB",
-                        help="cap the Lua heap at MB megabytes; a hook exceeding it fails its "
-                        "question (default: no cap)")
+    parser.add_argument(
+        "--lua",
+        choices=sorted(LUA_RUNTIMES),
+        default="luajit",
+        help="Lua runtime (default: luajit, LuaJIT 2.1 as pdns links it)",
+    )
+    parser.add_argument(
+        "--loglevel",
+        type=int,
+        default=4,
+        choices=range(8),
+        metavar="0-7",
+        help="highest syslog level written, as pdns's loglevel (default 4: warnings)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("kv", "json"), default="kv", help="log lines as key=value (default) or JSON"
+    )
+    parser.add_argument(
+        "--max-memory",
+        type=int,
+        metavar="MB",
+        help="cap the Lua heap at MB megabytes; a hook exceeding it fails its question (default: no cap)",
+    )
 
 
 def log_from_args(args: Any) -> Log:
@@ -1788,9 +1913,19 @@ def serve_main(argv: list[str]) -> int:
     protocol_in, protocol_out = private_protocol_streams()
     # pdns waits pipe-timeout for HELO's answer, which waits for the script to load: say why in
     # the log when loading (top level, dns_init) is slow or never ends.
-    slow_load = threading.Timer(SLOW_LOAD_SECONDS, log, (3, "script still loading", ), {
-        "script": args.script, "after_ms": round(SLOW_LOAD_SECONDS * 1000),
-        "consequence": "HELO is not answered until it finishes: pdns times out at pipe-timeout"})
+    slow_load = threading.Timer(
+        SLOW_LOAD_SECONDS,
+        log,
+        (
+            3,
+            "script still loading",
+        ),
+        {
+            "script": args.script,
+            "after_ms": round(SLOW_LOAD_SECONDS * 1000),
+            "consequence": "HELO is not answered until it finishes: pdns times out at pipe-timeout",
+        },
+    )
     slow_load.daemon = True
     slow_load.start()
     script: Script | ScriptError
@@ -1806,11 +1941,18 @@ def serve_main(argv: list[str]) -> int:
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
     program = ["-m", "lua2pipe"] if __spec__ is not None else [os.path.abspath(__file__)]
     resume_index = argv.index("--resume") if args.resume else len(argv)
-    recorder = (open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))
-                if args.record else None)
+    recorder = (
+        open_recorder(args.record, args.script, argv, log, resume=bool(args.resume)) if args.record else None
+    )
     coprocess = Coprocess(
-        script, protocol_in, protocol_out, log=log, query_logging=args.query_logging,
-        max_query_ms=args.max_query_ms, resume_abi=abi, pending=pending,
+        script,
+        protocol_in,
+        protocol_out,
+        log=log,
+        query_logging=args.query_logging,
+        max_query_ms=args.max_query_ms,
+        resume_abi=abi,
+        pending=pending,
         restart_argv=[*interpreter, *program, *argv[:resume_index]],
         recorder=recorder,
     )
@@ -1902,8 +2044,9 @@ def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
         code = dns.rdatatype.from_text(rtype)
     except dns.rdatatype.UnknownRdatatype:
         return True, f"not checked: dnspython does not know type {rtype}"
-    if dns.rdata.get_rdata_class(dns.rdataclass.IN, code) is dns.rdata.GenericRdata and \
-            not content.startswith("\\#"):
+    if dns.rdata.get_rdata_class(
+        dns.rdataclass.IN, code
+    ) is dns.rdata.GenericRdata and not content.startswith("\\#"):
         return True, f"not checked: dnspython does not know type {rtype}"
     try:
         parse_content(code, content)
@@ -1927,8 +2070,10 @@ def _print_zone(records: list[_Record], keep: Callable[[_Record], str | None] = 
         else:
             print(record.zone_line() + (f"\t; {note}" if note else ""))
     if invalid:
-        print(f"error: {invalid} record(s) with content pdns cannot parse (commented out above)",
-              file=sys.stderr)
+        print(
+            f"error: {invalid} record(s) with content pdns cannot parse (commented out above)",
+            file=sys.stderr,
+        )
     return invalid
 
 
@@ -1945,8 +2090,10 @@ def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
         records = _answer_records(answer, f"SOA lookup for {text}")
         others = [r for r in records if r.type != "SOA"]
         if others:
-            raise CommandError(f"dns_lookup answered a {others[0].type} row to the SOA question for "
-                               f"{text} (pdns: Got non-SOA record when asking for SOA)")
+            raise CommandError(
+                f"dns_lookup answered a {others[0].type} row to the SOA question for "
+                f"{text} (pdns: Got non-SOA record when asking for SOA)"
+            )
         if records:
             return text, records[-1].zone_id, records[-1]
         if current == dns.name.root:
@@ -1966,22 +2113,36 @@ def query_main(argv: list[str]) -> int:
         "(as for pdns's own lookups), with any of them --from defaults to 127.0.0.1. Every "
         "content is parsed with dnspython; invalid ones are commented out and the exit code is 1. "
         "Rows of another type than a typed question asks for are commented out too: pdns drops them.",
-        ["lua2pipe query zone.lua www.example.org",
-         "lua2pipe query zone.lua www.example.org A --from 198.51.100.7",
-         "lua2pipe query zone.lua www.example.org A --ecs 203.0.113.0/24",
-         "lua2pipe query zone.lua example.org SOA --zone-id -1"],
+        [
+            "lua2pipe query zone.lua www.example.org",
+            "lua2pipe query zone.lua www.example.org A --from 198.51.100.7",
+            "lua2pipe query zone.lua www.example.org A --ecs 203.0.113.0/24",
+            "lua2pipe query zone.lua example.org SOA --zone-id -1",
+        ],
     )
     parser.add_argument("script", help="the lua2 script")
     parser.add_argument("name", help="the question's name")
-    parser.add_argument("type", nargs="?", default="ANY", help="the question's type (default ANY, "
-                        "which is what pdns asks most)")
-    parser.add_argument("--from", dest="remote", metavar="IP",
-                        help="the client's address (ctx.source_address)")
+    parser.add_argument(
+        "type",
+        nargs="?",
+        default="ANY",
+        help="the question's type (default ANY, which is what pdns asks most)",
+    )
+    parser.add_argument(
+        "--from", dest="remote", metavar="IP", help="the client's address (ctx.source_address)"
+    )
     parser.add_argument("--local", metavar="IP", help="the address the question arrived on")
-    parser.add_argument("--ecs", metavar="SUBNET",
-                        help="EDNS client subnet (ctx.real_source_address; default: --from as /32 or /128)")
-    parser.add_argument("--zone-id", type=int, metavar="N",
-                        help="the domain_id to pass (default: the id of the SOA the zone walk finds)")
+    parser.add_argument(
+        "--ecs",
+        metavar="SUBNET",
+        help="EDNS client subnet (ctx.real_source_address; default: --from as /32 or /128)",
+    )
+    parser.add_argument(
+        "--zone-id",
+        type=int,
+        metavar="N",
+        help="the domain_id to pass (default: the id of the SOA the zone walk finds)",
+    )
     add_script_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -2001,8 +2162,11 @@ def query_main(argv: list[str]) -> int:
         if zone_id is None:
             found = _find_zone(script, args.name)
             if found is None:
-                print(f"error: no SOA for {args.name} or any parent: pdns is not authoritative "
-                      "and answers REFUSED (give --zone-id to call dns_lookup anyway)", file=sys.stderr)
+                print(
+                    f"error: no SOA for {args.name} or any parent: pdns is not authoritative "
+                    "and answers REFUSED (give --zone-id to call dns_lookup anyway)",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"; zone {found[0]} id {found[1]} (zone walk)")
             zone_id = found[1]
@@ -2032,13 +2196,13 @@ def axfr_main(argv: list[str]) -> int:
         "first looks up the zone's SOA (its domain_id is the id passed to dns_list) and sends "
         "that SOA first; the SOA rows dns_list returns are not sent again. Every content is "
         "parsed with dnspython; invalid ones are commented out and the exit code is 1.",
-        ["lua2pipe axfr zone.lua example.org",
-         "lua2pipe axfr zone.lua example.org > example.org.zone"],
+        ["lua2pipe axfr zone.lua example.org", "lua2pipe axfr zone.lua example.org > example.org.zone"],
     )
     parser.add_argument("script", help="the lua2 script")
     parser.add_argument("zone", help="the zone to list")
-    parser.add_argument("--zone-id", type=int, metavar="N",
-                        help="the domain_id to pass (default: that of the zone's SOA row)")
+    parser.add_argument(
+        "--zone-id", type=int, metavar="N", help="the domain_id to pass (default: that of the zone's SOA row)"
+    )
     add_script_options(parser)
     args = parser.parse_args(argv)
     script = _load_for_shell(args)
@@ -2056,8 +2220,9 @@ def axfr_main(argv: list[str]) -> int:
         if [r for r in soas if r.type != "SOA"]:
             raise CommandError(f"dns_lookup answered a non-SOA row to the SOA question for {zone}")
         if not soas:
-            raise CommandError(f"dns_lookup has no SOA for {zone}: pdns is not authoritative for it "
-                               "and refuses the AXFR")
+            raise CommandError(
+                f"dns_lookup has no SOA for {zone}: pdns is not authoritative for it and refuses the AXFR"
+            )
         soa = soas[-1]
         zone_id = soa.zone_id if args.zone_id is None else args.zone_id
         if not script.hooks or "dns_list" not in script.hooks:
@@ -2076,22 +2241,27 @@ def cmd_main(argv: list[str]) -> int:
         "cmd",
         "Run CMD commands (what `pdnsutil backend-cmd pipe COMMAND` sends) against the script, "
         "without pdns, and print the answers. `lua2pipe cmd SCRIPT help` lists the commands. "
-        "Exit code: 0 answered, 1 the hook answered false (\"not found:\"), 2 an error (\"error:\").",
-        ["lua2pipe cmd zone.lua help",
-         "lua2pipe cmd zone.lua 'domaininfo example.org'",
-         "lua2pipe cmd zone.lua 'keys example.org --json'",
-         "lua2pipe cmd zone.lua 'stats'   # the script's stats(\"\") if it defines one"],
+        'Exit code: 0 answered, 1 the hook answered false ("not found:"), 2 an error ("error:").',
+        [
+            "lua2pipe cmd zone.lua help",
+            "lua2pipe cmd zone.lua 'domaininfo example.org'",
+            "lua2pipe cmd zone.lua 'keys example.org --json'",
+            "lua2pipe cmd zone.lua 'stats'   # the script's stats(\"\") if it defines one",
+        ],
     )
     parser.add_argument("script", help="the lua2 script")
-    parser.add_argument("command", nargs="+", help="a command and its arguments, quoted as one word; "
-                        "several run in turn, each after a line '== COMMAND' on stderr")
+    parser.add_argument(
+        "command",
+        nargs="+",
+        help="a command and its arguments, quoted as one word; "
+        "several run in turn, each after a line '== COMMAND' on stderr",
+    )
     add_script_options(parser)
     args = parser.parse_args(argv)
     script = _load_for_shell(args)
     if script is None:
         return 2
-    commands = Commands(OfflineHost(script, script.log),
-                        {"lua": args.lua, "max_memory_mb": args.max_memory})
+    commands = Commands(OfflineHost(script, script.log), {"lua": args.lua, "max_memory_mb": args.max_memory})
     worst = 0
     for text in args.command:
         if len(args.command) > 1:
@@ -2124,8 +2294,9 @@ def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, s
 
     started = time.monotonic()
     try:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
     except OSError as exc:
         return None, f"cannot start {command[0]}: {exc.strerror}"
     try:
@@ -2172,10 +2343,16 @@ def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
         ("Views", "no", "no"),
         ("API", "read-write (as documented)", "read-only"),
         ("Multiple instances", "yes", "yes"),
-        ("Zone caching", "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)",
-         "no (zone-cache-refresh-interval=0)"),
-        ("AXFR (dns_list)", "yes" if "dns_list" in hooks else "no (no dns_list)",
-         "yes (pipe-abi-version>=4)" if "dns_list" in hooks else "no (no dns_list)"),
+        (
+            "Zone caching",
+            "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)",
+            "no (zone-cache-refresh-interval=0)",
+        ),
+        (
+            "AXFR (dns_list)",
+            "yes" if "dns_list" in hooks else "no (no dns_list)",
+            "yes (pipe-abi-version>=4)" if "dns_list" in hooks else "no (no dns_list)",
+        ),
         ("backend-cmd", "yes (lua2)", "yes (pipe, pipe-abi-version=5)"),
     ]
     return rows
@@ -2192,12 +2369,16 @@ def check_main(argv: list[str]) -> int:
         "gives it, what will not work through the pipe, and the pdns.conf settings to use "
         "(with pipe-timeout checked against the measured start-up time). Exit code 0: usable "
         "through launch=pipe; 1: not usable (the reasons are the lines starting with 'error:').",
-        ["lua2pipe check zone.lua",
-         "lua2pipe check zone.lua --pipe-timeout 5000"],
+        ["lua2pipe check zone.lua", "lua2pipe check zone.lua --pipe-timeout 5000"],
     )
     parser.add_argument("script", help="the lua2 script")
-    parser.add_argument("--pipe-timeout", type=int, default=2000, metavar="MS",
-                        help="the pipe-timeout pdns will use (default 2000, pdns's default)")
+    parser.add_argument(
+        "--pipe-timeout",
+        type=int,
+        default=2000,
+        metavar="MS",
+        help="the pipe-timeout pdns will use (default 2000, pdns's default)",
+    )
     add_script_options(parser)
     args = parser.parse_args(argv)
     errors: list[str] = []
@@ -2205,8 +2386,10 @@ def check_main(argv: list[str]) -> int:
     path = Path(args.script).resolve()
     print(f"script: {path}")
     if " " in str(path):
-        errors.append("the script's path contains a space: pdns splits pipe-command on spaces "
-                      "and cannot pass it (move or rename the file)")
+        errors.append(
+            "the script's path contains a space: pdns splits pipe-command on spaces "
+            "and cannot pass it (move or rename the file)"
+        )
     started = time.monotonic()
     script = _load_for_shell(args)
     load_ms = (time.monotonic() - started) * 1000
@@ -2219,11 +2402,17 @@ def check_main(argv: list[str]) -> int:
     print(f"loads: yes ({script.version}, {load_ms:.0f} ms in this process)")
     print(f"hooks: {' '.join(script.hooks)}")
     print(f"dns_dnssec: {'true' if script.dnssec else 'false'}")
-    print("backend-cmd functions: " + (" ".join(f for f in functions if f not in hooks
-                                                  and f not in ("dns_init", "dns_deinit")) or "(none)"))
+    print(
+        "backend-cmd functions: "
+        + (
+            " ".join(f for f in functions if f not in hooks and f not in ("dns_init", "dns_deinit"))
+            or "(none)"
+        )
+    )
     launcher = _launcher()
     options = ([f"--lua {args.lua}"] if args.lua != "luajit" else []) + (
-        [f"--max-memory {args.max_memory}"] if args.max_memory else [])
+        [f"--max-memory {args.max_memory}"] if args.max_memory else []
+    )
     banner_ms = None
     if launcher:
         command = [launcher, str(path), *" ".join(options).split()]
@@ -2237,34 +2426,48 @@ def check_main(argv: list[str]) -> int:
         warnings.append("lua2pipe's launcher was not found (not on PATH): start-up time not measured")
     print()
     rows = _capabilities(hooks, script.dnssec)
-    widths = [max(len(row[i]) for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows])
-              for i in range(2)]
+    widths = [
+        max(len(row[i]) for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows])
+        for i in range(2)
+    ]
     for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows]:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
     print()
     for hook, command_text in HOOK_COMMANDS.items():
         if hook in hooks:
-            warnings.append(f"{hook}: pdns never calls it through the pipe backend; operators "
-                            f"reach it with: pdnsutil backend-cmd pipe '{command_text}'")
+            warnings.append(
+                f"{hook}: pdns never calls it through the pipe backend; operators "
+                f"reach it with: pdnsutil backend-cmd pipe '{command_text}'"
+            )
     for name in sorted(set(functions) & set(Commands(OfflineHost(script)).builtins)):
-        warnings.append(f"the script's function {name}() shadows lua2pipe's command {name!r}: "
-                        f"backend-cmd '{name}' calls the script's, as native lua2 does; "
-                        f"'lua2pipe {name}' reaches lua2pipe's")
+        warnings.append(
+            f"the script's function {name}() shadows lua2pipe's command {name!r}: "
+            f"backend-cmd '{name}' calls the script's, as native lua2 does; "
+            f"'lua2pipe {name}' reaches lua2pipe's"
+        )
     if script.dnssec:
-        warnings.append("dns_dnssec is true, but DNSSEC does not work through the pipe backend: "
-                        "answers are not signed and no NSEC/NSEC3 is served")
+        warnings.append(
+            "dns_dnssec is true, but DNSSEC does not work through the pipe backend: "
+            "answers are not signed and no NSEC/NSEC3 is served"
+        )
     if "dns_list" not in hooks:
         warnings.append("no dns_list: AXFR of the script's zones fails")
-    warnings.append("zones are found by SOA lookups only (domain_id -1, empty ctx): dns_lookup "
-                    "must answer SOA questions with the zone's SOA row, whose domain_id becomes "
-                    "the zone id")
+    warnings.append(
+        "zones are found by SOA lookups only (domain_id -1, empty ctx): dns_lookup "
+        "must answer SOA questions with the zone's SOA row, whose domain_id becomes "
+        "the zone id"
+    )
     if banner_ms is not None:
         if banner_ms > args.pipe_timeout:
-            errors.append(f"start-up takes {banner_ms:.0f} ms, more than pipe-timeout="
-                          f"{args.pipe_timeout}: pdns kills the coprocess before it answers")
+            errors.append(
+                f"start-up takes {banner_ms:.0f} ms, more than pipe-timeout="
+                f"{args.pipe_timeout}: pdns kills the coprocess before it answers"
+            )
         elif banner_ms * 2 > args.pipe_timeout:
-            warnings.append(f"start-up takes {banner_ms:.0f} ms, over half of pipe-timeout="
-                            f"{args.pipe_timeout}: under load it may not answer in time")
+            warnings.append(
+                f"start-up takes {banner_ms:.0f} ms, over half of pipe-timeout="
+                f"{args.pipe_timeout}: under load it may not answer in time"
+            )
     timeout = args.pipe_timeout
     if banner_ms is not None and banner_ms * 3 > timeout:
         timeout = int(-(-banner_ms * 3 // 1000) * 1000)
@@ -2275,8 +2478,10 @@ def check_main(argv: list[str]) -> int:
     print()
     print("pdns.conf:")
     print("launch=pipe")
-    print(f"pipe-command={launcher or '/absolute/path/to/lua2pipe'} {path}"
-          + "".join(" " + option for option in options))
+    print(
+        f"pipe-command={launcher or '/absolute/path/to/lua2pipe'} {path}"
+        + "".join(" " + option for option in options)
+    )
     print("pipe-abi-version=5")
     print(f"pipe-timeout={timeout}")
     print("zone-cache-refresh-interval=0")
@@ -2286,12 +2491,14 @@ def check_main(argv: list[str]) -> int:
     return 0 if usable else 1
 
 
-SUBCOMMANDS.update({
-    "check": (check_main, "load a script and report what works through pdns's pipe backend"),
-    "query": (query_main, "call dns_lookup as pdns does and print the records as a zone file"),
-    "axfr": (axfr_main, "call dns_list as pdns does for an AXFR and print the zone"),
-    "cmd": (cmd_main, "run a CMD (pdnsutil backend-cmd pipe) command without pdns"),
-})
+SUBCOMMANDS.update(
+    {
+        "check": (check_main, "load a script and report what works through pdns's pipe backend"),
+        "query": (query_main, "call dns_lookup as pdns does and print the records as a zone file"),
+        "axfr": (axfr_main, "call dns_list as pdns does for an AXFR and print the zone"),
+        "cmd": (cmd_main, "run a CMD (pdnsutil backend-cmd pipe) command without pdns"),
+    }
+)
 
 
 def main(argv: list[str] | None = None) -> int:

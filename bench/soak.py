@@ -35,8 +35,9 @@ def question_mix(start: int, count: int) -> tuple[bytes, int]:
         if kind < 12:
             out.append(f"Q\tn{n}.example.org\tIN\tA\t1\t192.0.2.{n % 250 + 1}\t192.0.2.53\t192.0.2.0/24")
         elif kind == 12:
-            out.append(f"Q\twww{n % 50}.mx.example.org\tIN\tANY\t1\t2001:db8::{n % 9999:x}\t::1"
-                       "\t2001:db8::/48")
+            out.append(
+                f"Q\twww{n % 50}.mx.example.org\tIN\tANY\t1\t2001:db8::{n % 9999:x}\t::1\t2001:db8::/48"
+            )
         elif kind in (13, 14):
             out.append(f"Q\tn{n}.example.org\tIN\tSOA\t-1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0")
         elif kind == 15:
@@ -48,8 +49,9 @@ def question_mix(start: int, count: int) -> tuple[bytes, int]:
         elif kind == 18:
             out.append("AXFR\t1\texample.org" if n % 40 == 18 else f"Q\tx\udcff{n}\tIN\tA")  # not UTF-8
         else:
-            out.append("CMD\tstats" if n % 1000 == 19
-                       else f"Q\tn{n % 5000}.example.org\tIN\tANY\t1\t10.0.0.1")
+            out.append(
+                "CMD\tstats" if n % 1000 == 19 else f"Q\tn{n % 5000}.example.org\tIN\tANY\t1\t10.0.0.1"
+            )
     text = "\n".join(out) + "\n"
     return text.encode("utf-8", "surrogateescape"), count
 
@@ -111,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     base, final, peak = after_warmup[0], after_warmup[-1], max(after_warmup)
     growth = (peak - base) * 100 / base
     elapsed = time.monotonic() - started
-    print(f"{args.questions} questions in {elapsed:.1f} s ({args.questions / elapsed:.0f} q/s with the "
-          f"client); RSS at start {samples[0][1]} KB, after warm-up ({args.warmup}) {base} KB, "
-          f"peak after {peak} KB, final {final} KB: growth {growth:+.2f} % (limit {args.limit} %)")
+    print(
+        f"{args.questions} questions in {elapsed:.1f} s ({args.questions / elapsed:.0f} q/s with the "
+        f"client); RSS at start {samples[0][1]} KB, after warm-up ({args.warmup}) {base} KB, "
+        f"peak after {peak} KB, final {final} KB: growth {growth:+.2f} % (limit {args.limit} %)"
+    )
     return 0 if growth < args.limit else 1
 
 

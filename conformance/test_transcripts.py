@@ -52,30 +52,36 @@ def test_escape_round_trip(data: bytes) -> None:
     assert lua2pipe.transcript_unescape(text) == data
 
 
-@pytest.mark.parametrize(("text", "data"), [
-    ("Q\\twww.example.org", b"Q\twww.example.org"),
-    ("a\\032b.example.org", b"a\\032b.example.org"),  # pdns's escapes are written as is
-    ("dot\\.label", b"dot\\.label"),
-    ("back\\\\slash", b"back\\slash"),
-    ("back\\\\\\\\slash", b"back\\\\slash"),
-    ("caf\\xc3\\xa9 \\xff", "café".encode() + b" \xff"),
-    ("\\x20END", b" END"),
-    ("\\xZZ \\", b"\\xZZ \\"),
-])
+@pytest.mark.parametrize(
+    ("text", "data"),
+    [
+        ("Q\\twww.example.org", b"Q\twww.example.org"),
+        ("a\\032b.example.org", b"a\\032b.example.org"),  # pdns's escapes are written as is
+        ("dot\\.label", b"dot\\.label"),
+        ("back\\\\slash", b"back\\slash"),
+        ("back\\\\\\\\slash", b"back\\\\slash"),
+        ("caf\\xc3\\xa9 \\xff", "café".encode() + b" \xff"),
+        ("\\x20END", b" END"),
+        ("\\xZZ \\", b"\\xZZ \\"),
+    ],
+)
 def test_unescape(text: str, data: bytes) -> None:
     assert lua2pipe.transcript_unescape(text) == data
 
 
-@pytest.mark.parametrize(("data", "text"), [
-    (b"DATA\t0\t1\ta\\032b.example.org.", "DATA\\t0\\t1\\ta\\032b.example.org."),
-    (b" END", "\\x20END"),
-    (b"a\\\tb", "a\\\\\\tb"),
-    (b"x\\ty", "x\\\\ty"),
-    (b"\xff\x01", "\\xff\\x01"),
-    (b"back\\\\slash", "back\\\\\\\\slash"),  # pdns's \\ is written \\\\
-    (b"a\\ ", "a\\\\\\x20"),
-    (b"\\", "\\"),
-])
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"DATA\t0\t1\ta\\032b.example.org.", "DATA\\t0\\t1\\ta\\032b.example.org."),
+        (b" END", "\\x20END"),
+        (b"a\\\tb", "a\\\\\\tb"),
+        (b"x\\ty", "x\\\\ty"),
+        (b"\xff\x01", "\\xff\\x01"),
+        (b"back\\\\slash", "back\\\\\\\\slash"),  # pdns's \\ is written \\\\
+        (b"a\\ ", "a\\\\\\x20"),
+        (b"\\", "\\"),
+    ],
+)
 def test_escape(data: bytes, text: str) -> None:
     assert lua2pipe.transcript_escape(data) == text
 
@@ -98,8 +104,10 @@ def test_parse_error_names_the_line(tmp_path: Path) -> None:
 
 def test_header_and_trailing_blanks(tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
-    path.write_text("# comment\nscript: s.lua  \noptions: --lua 5.1 --loglevel 6\nexit: 1\n"
-                    "xfail: why\nstderr~ a\\tb\n\n> HELO\\t5 \t\n< END\n<~ O.\n")
+    path.write_text(
+        "# comment\nscript: s.lua  \noptions: --lua 5.1 --loglevel 6\nexit: 1\n"
+        "xfail: why\nstderr~ a\\tb\n\n> HELO\\t5 \t\n< END\n<~ O.\n"
+    )
     transcript = lua2pipe.Transcript(path)
     assert transcript.script == "s.lua"
     assert transcript.options == ["--lua", "5.1", "--loglevel", "6"]
@@ -112,15 +120,18 @@ def test_header_and_trailing_blanks(tmp_path: Path) -> None:
 
 def test_failure_report_is_a_readable_diff(tmp_path: Path) -> None:
     script = tmp_path / "s.lua"
-    script.write_text('function dns_lookup(qtype, qname)\n'
-                      '  return {{name = qname, type = "A", ttl = 5, content = "192.0.2.7"}}\nend\n')
+    script.write_text(
+        "function dns_lookup(qtype, qname)\n"
+        '  return {{name = qname, type = "A", ttl = 5, content = "192.0.2.7"}}\nend\n'
+    )
     path = tmp_path / "t.txt"
     path.write_text(
         "script: s.lua\n> HELO\\t3\n<~ OK\\tlua2pipe .*\n"
         "> Q\\ta.example.org\\tIN\\tANY\\t1\\t192.0.2.1\\t192.0.2.2\\t192.0.2.1/32\n"
         "< DATA\\t0\\t1\\ta.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.8\n< END\n"
         "> Q\\tb.example.org\\tIN\\tANY\\t1\\t192.0.2.1\\t192.0.2.2\\t192.0.2.1/32\n"
-        "< DATA\\t0\\t1\\tb.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.7\n< END\n")
+        "< DATA\\t0\\t1\\tb.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.7\n< END\n"
+    )
     result = lua2pipe.replay_transcript(path)
     assert not result.passed
     assert "-< DATA\\t0\\t1\\ta.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.8" in result.report
@@ -131,10 +142,14 @@ def test_failure_report_is_a_readable_diff(tmp_path: Path) -> None:
 
 
 def test_frame_sizes_follow_pdns() -> None:
-    questions = [b"HELO\t5", b"Q\ta\tIN\tSOA\t-1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0",
-                 b"Q\ta\tIN\tSOA\t1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0", b"CMD\tx", b"AXFR\t1\ta"]
-    answers = [b"OK", b"LOG\tx", b"FAIL", b"END", b"LOG\ty", b"FAIL", b"FAIL", b"END",
-               b"DATA", b"END"]
+    questions = [
+        b"HELO\t5",
+        b"Q\ta\tIN\tSOA\t-1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0",
+        b"Q\ta\tIN\tSOA\t1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0",
+        b"CMD\tx",
+        b"AXFR\t1\ta",
+    ]
+    answers = [b"OK", b"LOG\tx", b"FAIL", b"END", b"LOG\ty", b"FAIL", b"FAIL", b"END", b"DATA", b"END"]
     assert lua2pipe._frame_sizes(questions, answers) == [1, 3, 2, 2, 2]
 
 

@@ -48,12 +48,23 @@ class AnswerTimeout(AssertionError):
 class Lua2Pipe:
     """One running coprocess. ``helo=None`` sends no HELO."""
 
-    def __init__(self, script: str | os.PathLike[str] = HOSTILE, *args: str, abi: int | None = 5,
-                 env: dict[str, str] | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        script: str | os.PathLike[str] = HOSTILE,
+        *args: str,
+        abi: int | None = 5,
+        env: dict[str, str] | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.command = [str(LUA2PIPE), str(script), *args]
         self.process = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, env={**os.environ, **(env or {})}, bufsize=0,
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            bufsize=0,
         )
         self.pid = self.process.pid
         self._out = self.process.stdout.fileno()
@@ -98,7 +109,7 @@ class Lua2Pipe:
         while True:
             end = self._buffer.find(b"\n")
             if end >= 0:
-                line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+                line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
                 return line
             if self._eof:
                 raise AnswerTimeout(f"stdout closed; partial {self._buffer[:200]!r}")
@@ -113,8 +124,9 @@ class Lua2Pipe:
                 self._eof = True
             self._buffer += chunk
 
-    def answer(self, zone_walk: bool = False, timeout: float = PDNS_TIMEOUT,
-               cmd: bool = False) -> list[bytes]:
+    def answer(
+        self, zone_walk: bool = False, timeout: float = PDNS_TIMEOUT, cmd: bool = False
+    ) -> list[bytes]:
         """The lines of one answer, as pdns frames it: up to END, or FAIL (FAIL END after a
         zone-walk question). ``timeout`` bounds each line, as pipe-timeout does."""
         lines = []
@@ -131,8 +143,9 @@ class Lua2Pipe:
         data = line.encode() if isinstance(line, str) else line
         self.send(data + b"\n")
         cmd = data.startswith(b"CMD\t")
-        return [a.decode("utf-8", "backslashreplace")
-                for a in self.answer(is_zone_walk(data), timeout, cmd=cmd)]
+        return [
+            a.decode("utf-8", "backslashreplace") for a in self.answer(is_zone_walk(data), timeout, cmd=cmd)
+        ]
 
     # -- the end
 
@@ -203,9 +216,13 @@ def answer_kind(line: bytes, abi: int = 5) -> str:
     if fields[0] == b"CMD" and abi >= 5 and len(line) <= MAX_LINE:
         return "cmd"
     valid_question = (
-        len(line) <= MAX_LINE and fields[0] == b"Q" and len(fields) == (6, 7, 8, 8, 8)[abi - 1]
-        and fields[2] == b"IN" and fields[3] == b"SOA"
-        and re.fullmatch(rb"-?[0-9]+", fields[4]) is not None and int(fields[4]) == -1
+        len(line) <= MAX_LINE
+        and fields[0] == b"Q"
+        and len(fields) == (6, 7, 8, 8, 8)[abi - 1]
+        and fields[2] == b"IN"
+        and fields[3] == b"SOA"
+        and re.fullmatch(rb"-?[0-9]+", fields[4]) is not None
+        and int(fields[4]) == -1
     )
     try:
         line.decode("utf-8")

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.lua2pipe
 
 
 def run(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(LAUNCHER), *args], capture_output=True, text=True, timeout=60,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(LAUNCHER), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     if check_rc is not None:
         assert result.returncode == check_rc, (result.stdout, result.stderr)
     return result
@@ -45,9 +46,11 @@ def test_subcommands_listed_in_main_help():
 def test_check_usable_script():
     out = run("check", str(HOOKS)).stdout
     assert "loads: yes" in out
-    assert ("hooks: dns_lookup dns_list dns_get_all_domains dns_get_domaininfo dns_get_domain_metadata "
-            "dns_get_all_domain_metadata dns_get_domain_keys dns_get_before_and_after_names_absolute "
-            "dns_set_notified") in out
+    assert (
+        "hooks: dns_lookup dns_list dns_get_all_domains dns_get_domaininfo dns_get_domain_metadata "
+        "dns_get_all_domain_metadata dns_get_domain_keys dns_get_before_and_after_names_absolute "
+        "dns_set_notified"
+    ) in out
     assert "dns_dnssec: true" in out
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("capability"))
@@ -59,8 +62,12 @@ def test_check_usable_script():
     assert "pdnsutil backend-cmd pipe 'keys ZONE'" in out
     assert "start-up: " in out
     assert f"pipe-command={LAUNCHER} {HOOKS}" in out
-    for setting in ("launch=pipe", "pipe-abi-version=5", "zone-cache-refresh-interval=0",
-                    "pipe-timeout=2000"):
+    for setting in (
+        "launch=pipe",
+        "pipe-abi-version=5",
+        "zone-cache-refresh-interval=0",
+        "pipe-timeout=2000",
+    ):
         assert setting in lines
     assert lines[-1] == "usable through the pipe backend: yes"
 
@@ -73,7 +80,8 @@ def test_check_minimal_script(tmp_path):
     assert "hooks: dns_lookup" in lines
     assert "backend-cmd functions: stats" in lines
     assert next(line for line in lines if line.startswith("Search")).startswith(
-        "Search              no (needs dns_get_all_domains)")
+        "Search              no (needs dns_get_all_domains)"
+    )
     assert "warning: no dns_list: AXFR of the script's zones fails" in lines
     assert any("stats() shadows lua2pipe's command 'stats'" in line for line in lines)
 
@@ -96,8 +104,9 @@ def test_check_unusable_scripts(tmp_path):
 
 def test_check_start_up_against_pipe_timeout(tmp_path):
     slow = tmp_path / "slow.lua"
-    slow.write_text("local t = os.clock() while os.clock() - t < 0.3 do end\n"
-                    "function dns_lookup() return {} end\n")
+    slow.write_text(
+        "local t = os.clock() while os.clock() - t < 0.3 do end\nfunction dns_lookup() return {} end\n"
+    )
     result = run("check", str(slow), "--pipe-timeout", "200", check_rc=1)
     assert "more than pipe-timeout=200: pdns kills the coprocess" in result.stdout
     measured = int(re.search(r"^start-up: (\d+) ms", result.stdout, flags=re.M).group(1))
@@ -120,8 +129,9 @@ def test_query_any_with_zone_walk():
 def test_query_ctx_from_options():
     out = run("query", str(HOOKS), "ctx.example.com", "TXT", "--from", "192.0.2.1").stdout
     assert '"real_source_address=192.0.2.1/32 source_address=192.0.2.1"' in out
-    out = run("query", str(HOOKS), "ctx.example.com", "TXT", "--from", "2001:db8::1",
-              "--ecs", "198.51.100.77/24").stdout
+    out = run(
+        "query", str(HOOKS), "ctx.example.com", "TXT", "--from", "2001:db8::1", "--ecs", "198.51.100.77/24"
+    ).stdout
     assert '"real_source_address=198.51.100.0/24 source_address=2001:db8::1"' in out
     out = run("query", str(HOOKS), "ctx.example.com", "TXT").stdout
     assert 'ctx.example.com.\t60\tIN\tTXT\t""' in out  # no packet: ctx = {}
@@ -166,8 +176,10 @@ def test_axfr_prints_a_parseable_zone(tmp_path):
 def test_axfr_failures(tmp_path):
     assert "no SOA for example.org." in run("axfr", str(HOOKS), "example.org", check_rc=1).stderr
     nolist = tmp_path / "nolist.lua"
-    nolist.write_text("function dns_lookup(q, n) return {{name=n, type='SOA', domain_id=1, "
-                      "content='a. b. 1 2 3 4 5'}} end\n")
+    nolist.write_text(
+        "function dns_lookup(q, n) return {{name=n, type='SOA', domain_id=1, "
+        "content='a. b. 1 2 3 4 5'}} end\n"
+    )
     assert "dns_list missing" in run("axfr", str(nolist), "example.org", check_rc=1).stderr
 
 
@@ -176,8 +188,10 @@ def test_axfr_failures(tmp_path):
 
 def test_cmd_runs_commands_and_reports_status():
     result = run("cmd", str(HOOKS), "domaininfo example.com")
-    assert result.stdout == ('example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 '
-                             'last_check=0 account="dns team" masters="" source=dns_get_domaininfo\n')
+    assert result.stdout == (
+        "example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 "
+        'last_check=0 account="dns team" masters="" source=dns_get_domaininfo\n'
+    )
     result = run("cmd", str(HOOKS), "echo a", "lua2pipe version")
     assert result.stdout.splitlines()[0] == "echo:a"
     assert result.stderr.splitlines()[:1] == ["== echo a"]

@@ -56,7 +56,7 @@ def one_line(coprocess: lua2pipe.Coprocess, text: str, prefix: str = "error: ") 
 
 def test_domaininfo(coprocess):
     assert cmd(coprocess, "domaininfo example.com") == [
-        'example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 '
+        "example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 "
         'account="dns team" masters="" source=dns_get_domaininfo'
     ]
 
@@ -66,8 +66,14 @@ def test_domaininfo_json(coprocess):
     document = json.loads(line)
     assert document["warnings"] == []
     assert document["result"] == {
-        "zone": "EXAMPLE.com.", "id": 7, "kind": "primary", "serial": 2024010101,
-        "notified_serial": 2024010100, "last_check": 0, "account": "dns team", "masters": [],
+        "zone": "EXAMPLE.com.",
+        "id": 7,
+        "kind": "primary",
+        "serial": 2024010101,
+        "notified_serial": 2024010100,
+        "last_check": 0,
+        "account": "dns team",
+        "masters": [],
         "source": "dns_get_domaininfo",
     }
 
@@ -82,7 +88,8 @@ def test_domaininfo_defaults_and_unknown_key_warning(coprocess):
 
 def test_domaininfo_not_found(coprocess):
     assert one_line(coprocess, "domaininfo example.org", "not found: ") == (
-        "not found: dns_get_domaininfo returned false for example.org.: not found or not supported")
+        "not found: dns_get_domaininfo returned false for example.org.: not found or not supported"
+    )
 
 
 def test_domaininfo_boolean_value_breaks_the_contract(coprocess):
@@ -113,9 +120,11 @@ def test_domaininfo_soa_fallback_without_the_hook(tmp_path):
         'masters="" source=soa'
     ]
     assert one_line(coprocess, "domaininfo example.net", "not found: ") == (
-        "not found: dns_get_domaininfo missing and dns_lookup has no SOA for example.net.")
+        "not found: dns_get_domaininfo missing and dns_lookup has no SOA for example.net."
+    )
     assert one_line(coprocess, "domains") == (
-        "error: dns_get_all_domains missing: the script does not define it")
+        "error: dns_get_all_domains missing: the script does not define it"
+    )
 
 
 def test_domains_in_canonical_order(coprocess):
@@ -141,24 +150,32 @@ def test_domains_needs_dnsname_keys(tmp_path):
 
 def test_metadata_one_kind(coprocess):
     assert cmd(coprocess, "metadata example.com ALSO-NOTIFY") == [
-        "ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2"]
+        "ALSO-NOTIFY=192.0.2.1",
+        "ALSO-NOTIFY=192.0.2.2",
+    ]
     assert cmd(coprocess, "metadata example.com NUMBERS") == ["NUMBERS=1", "NUMBERS=2"]
     assert cmd(coprocess, "metadata example.com NOTHING") == []
 
 
 def test_metadata_all_kinds_sorted(coprocess):
     assert cmd(coprocess, "metadata example.com") == [
-        "ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2", "SOA-EDIT=INCEPTION-INCREMENT"]
+        "ALSO-NOTIFY=192.0.2.1",
+        "ALSO-NOTIFY=192.0.2.2",
+        "SOA-EDIT=INCEPTION-INCREMENT",
+    ]
     document = json.loads(cmd(coprocess, "metadata example.com --json")[0])
-    assert document["result"] == {"ALSO-NOTIFY": ["192.0.2.1", "192.0.2.2"],
-                                  "SOA-EDIT": ["INCEPTION-INCREMENT"]}
+    assert document["result"] == {
+        "ALSO-NOTIFY": ["192.0.2.1", "192.0.2.2"],
+        "SOA-EDIT": ["INCEPTION-INCREMENT"],
+    }
 
 
 def test_metadata_failures(coprocess):
     assert one_line(coprocess, "metadata example.org SOA-EDIT", "not found: ")
     assert "metadata raised on purpose" in one_line(coprocess, "metadata example.com RAISE")
     assert 'has key "a"; values must be in an array' in one_line(
-        coprocess, "metadata example.com NOT-AN-ARRAY")
+        coprocess, "metadata example.com NOT-AN-ARRAY"
+    )
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -186,8 +203,11 @@ def test_keys_without_private_material(coprocess):
 def test_keys_private_only_when_asked(coprocess):
     lines = cmd(coprocess, "keys example.com --private")
     assert lines[0] == KEY_LINES[0]
-    assert lines[1:4] == ["  Private-key-format: v1.2", "  Algorithm: 13 (ECDSAP256SHA256)",
-                          "  PrivateKey: 3O2OLnC+Y6mVhlkhLW1mZnknDJWuzUHLWF952m3saI4="]
+    assert lines[1:4] == [
+        "  Private-key-format: v1.2",
+        "  Algorithm: 13 (ECDSAP256SHA256)",
+        "  PrivateKey: 3O2OLnC+Y6mVhlkhLW1mZnknDJWuzUHLWF952m3saI4=",
+    ]
     document = json.loads(cmd(coprocess, "keys example.com --json --private")[0])
     assert document["result"][0]["content"].startswith("Private-key-format: v1.2\n")
 
@@ -199,10 +219,14 @@ def test_keys_failures(coprocess):
 
 def test_key_tag_rfc_vectors():
     """RFC 6605 section 6.1 (P-256, tag 55648) and RFC 8080 section 6.1 (Ed25519, tag 3613)."""
-    p256 = ("Private-key-format: v1.2\nAlgorithm: 13 (ECDSAP256SHA256)\n"
-            "PrivateKey: GU6SnQ/Ou+xC5RumuIUIuJZteXT2z0O/ok1s38Et6mQ=\n")
-    ed25519 = ("Private-key-format: v1.2\nAlgorithm: 15 (ED25519)\n"
-               "PrivateKey: ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=\n")
+    p256 = (
+        "Private-key-format: v1.2\nAlgorithm: 13 (ECDSAP256SHA256)\n"
+        "PrivateKey: GU6SnQ/Ou+xC5RumuIUIuJZteXT2z0O/ok1s38Et6mQ=\n"
+    )
+    ed25519 = (
+        "Private-key-format: v1.2\nAlgorithm: 15 (ED25519)\n"
+        "PrivateKey: ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=\n"
+    )
     assert lua2pipe.key_fingerprint(257, p256) == (13, 55648)
     assert lua2pipe.key_fingerprint(257, ed25519) == (15, 3613)
     assert lua2pipe.key_fingerprint(257, "garbage") == (None, None)
@@ -213,27 +237,31 @@ def test_key_tag_rfc_vectors():
 
 def test_nsec(coprocess):
     assert cmd(coprocess, "nsec 7 www.example.com") == [
-        "unhashed=www.example.com. before=txt.example.com. after=example.com."]
+        "unhashed=www.example.com. before=txt.example.com. after=example.com."
+    ]
     document = json.loads(cmd(coprocess, "nsec 7 example.com --json")[0])
-    assert document["result"] == {"unhashed": "example.com.", "before": "www.example.com.",
-                                  "after": "bad.example.com."}
+    assert document["result"] == {
+        "unhashed": "example.com.",
+        "before": "www.example.com.",
+        "after": "bad.example.com.",
+    }
 
 
 def test_nsec_three_key_contract(coprocess):
     assert "has 4 entries, expected exactly unhashed, before and after" in one_line(
-        coprocess, "nsec 7 four.example.com")
+        coprocess, "nsec 7 four.example.com"
+    )
     assert "has 2 entries" in one_line(coprocess, "nsec 7 two.example.com")
     assert 'unexpected key "later"' in one_line(coprocess, "nsec 7 wrongkey.example.com")
     assert one_line(coprocess, "nsec 8 www.example.com", "not found: ")
 
 
 def test_nsec_typed_arguments(coprocess):
-    assert one_line(coprocess, "nsec seven www.example.com") == (
-        "error: nsec: ID 'seven' is not an integer")
-    assert one_line(coprocess, "nsec 7") == (
-        "error: nsec: missing NAME (usage: nsec ID NAME [--json])")
+    assert one_line(coprocess, "nsec seven www.example.com") == ("error: nsec: ID 'seven' is not an integer")
+    assert one_line(coprocess, "nsec 7") == ("error: nsec: missing NAME (usage: nsec ID NAME [--json])")
     assert one_line(coprocess, "nsec 99999999999 x") == (
-        "error: nsec: ID 99999999999 is out of range -2147483648..2147483647")
+        "error: nsec: ID 99999999999 is out of range -2147483648..2147483647"
+    )
     assert "invalid name" in one_line(coprocess, "nsec 7 a..b")
 
 
@@ -253,8 +281,18 @@ def test_set_notified(coprocess):
 
 def test_help_lists_commands_and_script_functions(coprocess):
     lines = cmd(coprocess, "help")
-    for name in ("help", "version", "stats", "reload", "domaininfo", "domains", "metadata", "keys",
-                 "nsec", "set-notified"):
+    for name in (
+        "help",
+        "version",
+        "stats",
+        "reload",
+        "domaininfo",
+        "domains",
+        "metadata",
+        "keys",
+        "nsec",
+        "set-notified",
+    ):
         assert any(line.startswith(name) for line in lines), name
     functions = lines[-1]
     assert functions.startswith("script functions: ")
@@ -275,8 +313,12 @@ def test_stats(coprocess):
     stats = dict(line.split("=", 1) for line in text.split("\n"))
     assert stats["questions"] == "10" and stats["failures"] == "1"
     assert stats["latency_samples"] == "100"
-    assert (stats["latency_p50_ms"], stats["latency_p90_ms"], stats["latency_p99_ms"],
-            stats["latency_max_ms"]) == ("50.0", "90.0", "99.0", "100.0")
+    assert (
+        stats["latency_p50_ms"],
+        stats["latency_p90_ms"],
+        stats["latency_p99_ms"],
+        stats["latency_max_ms"],
+    ) == ("50.0", "90.0", "99.0", "100.0")
     assert float(stats["lua_memory_kb"]) > 0
     assert float(stats["uptime_seconds"]) >= 0
     document = json.loads(cmd(coprocess, "lua2pipe stats --json")[0])
@@ -296,10 +338,12 @@ def test_percentile():
 
 def test_reload_swaps_only_a_script_that_loads(tmp_path):
     script = tmp_path / "reload.lua"
-    lookup = ("function dns_lookup() return {{name='a.example', type='A', content='192.0.2.%d'}} end\n")
+    lookup = "function dns_lookup() return {{name='a.example', type='A', content='192.0.2.%d'}} end\n"
     question = b"Q\ta.example\tIN\tA\t1\t0.0.0.0\t0.0.0.0\t0.0.0.0/0"
-    script.write_text(lookup % 1 + "function which() return 'first' end\n"
-                      "function dns_deinit() io.stderr:write('deinit first\\n') end\n")
+    script.write_text(
+        lookup % 1 + "function which() return 'first' end\n"
+        "function dns_deinit() io.stderr:write('deinit first\\n') end\n"
+    )
     coprocess = make_coprocess(script)
     assert cmd(coprocess, "which") == ["first"]
     assert coprocess.answer(question).endswith(b"\t192.0.2.1\nEND\n")
@@ -320,8 +364,9 @@ def test_reload_swaps_only_a_script_that_loads(tmp_path):
 
 def test_reload_keeps_the_negotiated_abi(tmp_path):
     script = tmp_path / "abi.lua"
-    script.write_text("function dns_lookup()\n"
-                      "  return {{name='a.example', type='A', content='192.0.2.1'}}\nend\n")
+    script.write_text(
+        "function dns_lookup()\n  return {{name='a.example', type='A', content='192.0.2.1'}}\nend\n"
+    )
     coprocess = make_coprocess(script, abi=2)  # CMD needs ABI 5: call the command directly
     assert coprocess.commands.execute(b"reload")[1].startswith("reloaded")
     answer = coprocess.answer(b"Q\ta.example\tIN\tA\t1\t192.0.2.9\t192.0.2.53").decode()
@@ -347,19 +392,35 @@ def test_script_function_failures_are_one_line(coprocess):
     assert one_line(coprocess, "nothing") == "error: nothing returned nil, expected a string"
 
 
-@pytest.mark.parametrize("command", [
-    "dofile /etc/passwd", "load return", "loadstring return", "require os", "os.execute id",
-    "debug.getinfo 1", "debug.sethook", "io.open /etc/passwd", "pcall x", "print x", "rawset x",
-    "setfenv x", "collectgarbage count", "newDN x", "pdnslog x",
-    "run_shell id",  # run_shell = os.execute in the script: an alias of a built-in
-    "read_file /etc/passwd",  # read_file = dofile
-    "no_such_function x",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "dofile /etc/passwd",
+        "load return",
+        "loadstring return",
+        "require os",
+        "os.execute id",
+        "debug.getinfo 1",
+        "debug.sethook",
+        "io.open /etc/passwd",
+        "pcall x",
+        "print x",
+        "rawset x",
+        "setfenv x",
+        "collectgarbage count",
+        "newDN x",
+        "pdnslog x",
+        "run_shell id",  # run_shell = os.execute in the script: an alias of a built-in
+        "read_file /etc/passwd",  # read_file = dofile
+        "no_such_function x",
+    ],
+)
 def test_lua_builtins_are_not_callable(coprocess, command):
     word = command.split()[0]
     assert one_line(coprocess, command) == (
         f"error: unknown command '{word}': neither a lua2pipe command nor a function the script "
-        "defined (try help)")
+        "defined (try help)"
+    )
 
 
 def test_unknown_empty_and_malformed_commands(coprocess):

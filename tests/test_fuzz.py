@@ -45,9 +45,32 @@ SEEDS = [
     b"HELO\t5",
     b"",
 ]
-INTERESTING = [b"\t", b"\x00", b"\xff", b"\xc3", b"\r", b"\\", b".", b"-1", b"SOA", b"IN", b"Q", b"END",
-               b"FAIL", b"LOG", b"DATA", b"99999999999", b"..", b"\\0", b"\\999", b" ", b"\x7f", b"%s",
-               b"\xe2\x80\xae", b"CMD"]
+INTERESTING = [
+    b"\t",
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b"\r",
+    b"\\",
+    b".",
+    b"-1",
+    b"SOA",
+    b"IN",
+    b"Q",
+    b"END",
+    b"FAIL",
+    b"LOG",
+    b"DATA",
+    b"99999999999",
+    b"..",
+    b"\\0",
+    b"\\999",
+    b" ",
+    b"\x7f",
+    b"%s",
+    b"\xe2\x80\xae",
+    b"CMD",
+]
 
 
 @st.composite
@@ -138,7 +161,7 @@ def test_line_reader_matches_the_model_however_the_bytes_arrive(parts, pieces):
         for size in [*pieces, len(data)]:
             if offset >= len(data):
                 break
-            os.write(write_end, view[offset:offset + size])
+            os.write(write_end, view[offset : offset + size])
             offset += size
         os.close(write_end)
 
@@ -210,8 +233,9 @@ class CoprocessMachine(RuleBasedStateMachine):
         self.canary()
 
     @precondition(lambda self: not self.closed)
-    @rule(size=st.sampled_from([MAX_LINE * 2 + 1, MAX_LINE * 3]),
-          filler=st.sampled_from([b"x", b"\x00", b"\t"]))
+    @rule(
+        size=st.sampled_from([MAX_LINE * 2 + 1, MAX_LINE * 3]), filler=st.sampled_from([b"x", b"\x00", b"\t"])
+    )
     def overlong_line(self, size: int, filler: bytes) -> None:
         self.coprocess.send_in_background(b"Q\t" + filler * size + b"\n").join(5)
         answer = self.coprocess.answer()
@@ -247,7 +271,9 @@ class CoprocessMachine(RuleBasedStateMachine):
 
 
 CoprocessMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=12, deadline=None,
+    max_examples=12,
+    stateful_step_count=12,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 test_coprocess_survives_any_input = CoprocessMachine.TestCase
@@ -257,11 +283,26 @@ test_coprocess_survives_any_input = CoprocessMachine.TestCase
 
 
 @settings(max_examples=8, deadline=None)
-@given(helo=st.one_of(
-    st.sampled_from([b"HELO\t0", b"HELO\t6", b"HELO\t-1", b"HELO\t5\t5", b"HELO 5", b"helo\t5", b"HELO\t",
-                     b"HELO\t\xff", b"HELO\t5\x00", b"\x00", b""]),
-    lines.filter(lambda b: not (b.startswith(b"HELO\t") and b[5:] in (b"1", b"2", b"3", b"4", b"5"))),
-))
+@given(
+    helo=st.one_of(
+        st.sampled_from(
+            [
+                b"HELO\t0",
+                b"HELO\t6",
+                b"HELO\t-1",
+                b"HELO\t5\t5",
+                b"HELO 5",
+                b"helo\t5",
+                b"HELO\t",
+                b"HELO\t\xff",
+                b"HELO\t5\x00",
+                b"\x00",
+                b"",
+            ]
+        ),
+        lines.filter(lambda b: not (b.startswith(b"HELO\t") and b[5:] in (b"1", b"2", b"3", b"4", b"5"))),
+    )
+)
 def test_a_wrong_handshake_is_refused_and_nothing_more_is_answered(helo):
     with Lua2Pipe(FUZZ_SCRIPT, abi=None) as coprocess:
         coprocess.send(helo + b"\n")

@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.pdns("pipe"), pytest.mark.lua2pipe]
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pdnsutil-pipe")
-    (directory / "pdns.conf").write_text(build_config(
-        {"launch": "", "zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5)))
+    (directory / "pdns.conf").write_text(
+        build_config({"launch": "", "zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5))
+    )
     return directory
 
 
@@ -33,27 +34,42 @@ def backend_cmd(config_dir: Path, command: str) -> list[str]:
     return result.stdout.splitlines()
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("domaininfo example.com",
-     ['example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 '
-      'account="dns team" masters="" source=dns_get_domaininfo']),
-    ("domaininfo example.org",
-     ["not found: dns_get_domaininfo returned false for example.org.: not found or not supported"]),
-    ("domains", [
-        'example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 '
-        'account="dns team" masters="" source=dns_get_all_domains',
-        'example.net. id=8 kind=native serial=1 notified_serial=0 last_check=0 account="" '
-        'masters="" source=dns_get_all_domains']),
-    ("metadata example.com ALSO-NOTIFY", ["ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2"]),
-    ("metadata example.com",
-     ["ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2", "SOA-EDIT=INCEPTION-INCREMENT"]),
-    ("nsec 7 www.example.com", ["unhashed=www.example.com. before=txt.example.com. after=example.com."]),
-    ("set-notified 7 2024010102", ["ok: dns_set_notified(7, 2024010102) called"]),
-    ("echo hi  there", ["echo:hi  there"]),
-    ("answer", ["42"]),
-    ("version", ["hooks.lua 1"]),
-    ("lines", ["one", " END", "two"]),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "domaininfo example.com",
+            [
+                "example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 "
+                'account="dns team" masters="" source=dns_get_domaininfo'
+            ],
+        ),
+        (
+            "domaininfo example.org",
+            ["not found: dns_get_domaininfo returned false for example.org.: not found or not supported"],
+        ),
+        (
+            "domains",
+            [
+                "example.com. id=7 kind=primary serial=2024010101 notified_serial=2024010100 last_check=0 "
+                'account="dns team" masters="" source=dns_get_all_domains',
+                'example.net. id=8 kind=native serial=1 notified_serial=0 last_check=0 account="" '
+                'masters="" source=dns_get_all_domains',
+            ],
+        ),
+        ("metadata example.com ALSO-NOTIFY", ["ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2"]),
+        (
+            "metadata example.com",
+            ["ALSO-NOTIFY=192.0.2.1", "ALSO-NOTIFY=192.0.2.2", "SOA-EDIT=INCEPTION-INCREMENT"],
+        ),
+        ("nsec 7 www.example.com", ["unhashed=www.example.com. before=txt.example.com. after=example.com."]),
+        ("set-notified 7 2024010102", ["ok: dns_set_notified(7, 2024010102) called"]),
+        ("echo hi  there", ["echo:hi  there"]),
+        ("answer", ["42"]),
+        ("version", ["hooks.lua 1"]),
+        ("lines", ["one", " END", "two"]),
+    ],
+)
 def test_command(config_dir, command, expected):
     assert backend_cmd(config_dir, command) == expected
 
@@ -61,15 +77,26 @@ def test_command(config_dir, command, expected):
 def test_keys(config_dir):
     lines = backend_cmd(config_dir, "keys example.com")
     assert [re.search(r"tag=(\S+)", line).group(1) for line in lines] == [
-        "57056", "52797", "41403", "38503", "-"]
+        "57056",
+        "52797",
+        "41403",
+        "38503",
+        "-",
+    ]
     assert not any("PrivateKey" in line for line in lines)
     private = backend_cmd(config_dir, "keys example.com --private")
     assert "  Algorithm: 13 (ECDSAP256SHA256)" in private
 
 
 def test_json_forms(config_dir):
-    for command in ("domaininfo example.com --json", "domains --json", "keys example.com --json",
-                    "metadata example.com --json", "nsec 7 www.example.com --json", "stats --json"):
+    for command in (
+        "domaininfo example.com --json",
+        "domains --json",
+        "keys example.com --json",
+        "metadata example.com --json",
+        "nsec 7 www.example.com --json",
+        "stats --json",
+    ):
         (line,) = backend_cmd(config_dir, command)
         assert set(json.loads(line)) == {"result", "warnings"}, command
 
@@ -85,11 +112,24 @@ def test_lua2pipe_commands(config_dir):
     assert reload_line.startswith(f"reloaded {HOOKS} in ")
 
 
-@pytest.mark.parametrize("command", [
-    "nosuch", "dofile /etc/passwd", "os.execute id", "run_shell id", "debug.getinfo 1",
-    "raise", "nothing", "domaininfo", "domaininfo raise.example", "nsec 7 four.example.com",
-    "nsec x y", "set-notified 666 1", "keys example.com --bogus",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "nosuch",
+        "dofile /etc/passwd",
+        "os.execute id",
+        "run_shell id",
+        "debug.getinfo 1",
+        "raise",
+        "nothing",
+        "domaininfo",
+        "domaininfo raise.example",
+        "nsec 7 four.example.com",
+        "nsec x y",
+        "set-notified 666 1",
+        "keys example.com --bogus",
+    ],
+)
 def test_failures_are_one_line(config_dir, command):
     (line,) = backend_cmd(config_dir, command)
     assert line.startswith("error: ")
@@ -105,15 +145,17 @@ def test_several_commands_in_one_pdnsutil_call(config_dir):
 @pytest.mark.pdns("lua2")
 def test_key_tags_match_native_pdnsutil(tmp_path):
     """The tags ``keys`` derives are those pdnsutil shows for the same keys under launch=lua2."""
-    (tmp_path / "pdns.conf").write_text(build_config(
-        {"zone-cache-refresh-interval": 0}, native_settings(HOOKS)))
+    (tmp_path / "pdns.conf").write_text(
+        build_config({"zone-cache-refresh-interval": 0}, native_settings(HOOKS))
+    )
     result = pdnsutil(tmp_path, "show-zone", "example.com")
     native = dict(re.findall(r"ID = (\d+) .*?tag = (\d+)", result.stdout))
     assert native, result.stdout + result.stderr
     pipe_dir = tmp_path / "pipe"
     pipe_dir.mkdir()
-    (pipe_dir / "pdns.conf").write_text(build_config(
-        {"zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5)))
+    (pipe_dir / "pdns.conf").write_text(
+        build_config({"zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5))
+    )
     ours = {}
     for line in backend_cmd(pipe_dir, "keys example.com"):
         fields = dict(field.split("=", 1) for field in line.split())

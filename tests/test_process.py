@@ -56,8 +56,9 @@ def test_runs_as_an_unprivileged_user():
     nobody = pwd.getpwnam("nobody")
     become_nobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
     interpreter = os.path.realpath(REPO / ".venv" / "bin" / "python")
-    reachable = subprocess.run([*become_nobody, "test", "-r", str(PROTOCOL_SCRIPT), "-a", "-x", interpreter],
-                               check=False)
+    reachable = subprocess.run(
+        [*become_nobody, "test", "-r", str(PROTOCOL_SCRIPT), "-a", "-x", interpreter], check=False
+    )
     if reachable.returncode != 0:
         pytest.skip(f"nobody cannot read this checkout or run {interpreter} (a property of where it lies)")
     result = run([*become_nobody, str(LUA2PIPE), str(PROTOCOL_SCRIPT)], env={}, cwd="/")
@@ -72,8 +73,9 @@ def test_python_dash_m_runs_the_coprocess():
 
 def test_a_script_that_never_finishes_loading_is_named_in_the_log():
     script = REPO / "tests" / "scripts" / "endless_init.lua"
-    process = subprocess.Popen([str(LUA2PIPE), str(script)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(LUA2PIPE), str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         process.stdin.write(b"HELO\t5\n")
         process.stdin.flush()

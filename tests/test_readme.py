@@ -35,8 +35,9 @@ def test_doc_has_examples():
 @pytest.fixture(scope="module")
 def shim_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = tmp_path_factory.mktemp("operators-doc")
-    (directory / "pdns.conf").write_text(build_config(
-        {"zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5)))
+    (directory / "pdns.conf").write_text(
+        build_config({"zone-cache-refresh-interval": 0}, pipe_settings(HOOKS, abi=5))
+    )
     shim = directory / "pdnsutil"
     shim.write_text(f'#!/bin/sh\nexec {PDNSUTIL or "pdnsutil"} --config-dir={directory} "$@"\n')
     shim.chmod(0o755)
@@ -49,8 +50,16 @@ def test_example_runs(command, shim_path):
         if in_ci():
             pytest.fail("CI=true and pdns with the pipe backend is not installed")
         pytest.skip("pdns with the pipe backend is not installed")
-    result = subprocess.run(command, shell=True, cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PATH": shim_path}, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        command,
+        shell=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": shim_path},
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, (command, result.stdout, result.stderr)
     assert result.stdout.strip(), command
     assert not re.search(r"^(error|not found): ", result.stdout, flags=re.M), (command, result.stdout)

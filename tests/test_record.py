@@ -50,8 +50,9 @@ def session_bytes(lines: list[str]) -> bytes:
 
 
 def run(args: list[str], stdin: bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*LUA2PIPE, *args], input=stdin, capture_output=True, timeout=60,
-                          cwd=cwd, check=False)
+    return subprocess.run(
+        [*LUA2PIPE, *args], input=stdin, capture_output=True, timeout=60, cwd=cwd, check=False
+    )
 
 
 def test_recording_replays_green_and_changes_no_answer(tmp_path: Path) -> None:
@@ -68,8 +69,11 @@ def test_recording_replays_green_and_changes_no_answer(tmp_path: Path) -> None:
     assert lines[0].startswith("# Recorded by lua2pipe")
     assert lines[1] == f"script: {ZONE}"
     assert lines[2] == "options: --loglevel 6"
-    assert lines[3:6] == ["> HELO\\t5", "<~ OK\\tlua2pipe .*",
-                          "> Q\\twww.example.org\\tIN\\tSOA\\t-1\\t0.0.0.0\\t0.0.0.0\\t0.0.0.0/0"]
+    assert lines[3:6] == [
+        "> HELO\\t5",
+        "<~ OK\\tlua2pipe .*",
+        "> Q\\twww.example.org\\tIN\\tSOA\\t-1\\t0.0.0.0\\t0.0.0.0\\t0.0.0.0/0",
+    ]
     assert "> Q\\ta\\032b.example.org\\tIN\\tANY\\t1" in text  # pdns's escapes as they are
     assert "> Q\\tback\\\\\\\\slash.example.org" in text  # the text back\\slash
     assert "> CMD\\techo hello\\tworld\\x20\\x20" in text  # trailing blanks stay visible
@@ -88,8 +92,12 @@ def test_recording_replays_green_and_changes_no_answer(tmp_path: Path) -> None:
 def test_each_answer_reaches_the_file_before_pdns(tmp_path: Path) -> None:
     """A SIGKILL (what pdns sends) loses nothing already answered."""
     record = tmp_path / "killed.txt"
-    process = subprocess.Popen([*LUA2PIPE, str(ZONE), "--record", str(record)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*LUA2PIPE, str(ZONE), "--record", str(record)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert process.stdin and process.stdout
         process.stdin.write(b"HELO\t3\n")
@@ -151,8 +159,7 @@ def test_unwritable_file_changes_nothing(tmp_path: Path) -> None:
 
 def test_relative_script_recorded_as_absolute(tmp_path: Path) -> None:
     record = tmp_path / "rel.txt"
-    run(["zone.lua", "--lua", "5.1", "--record", str(record)], session_bytes(SESSION[:4]),
-        cwd=ZONE.parent)
+    run(["zone.lua", "--lua", "5.1", "--record", str(record)], session_bytes(SESSION[:4]), cwd=ZONE.parent)
     transcript = lua2pipe.Transcript(record)
     assert transcript.script == str(ZONE)
     assert transcript.options == ["--lua", "5.1"]
@@ -182,8 +189,11 @@ def test_record_sessions_pdns_drives(tmp_path: Path, start_pdns) -> None:
     records = tmp_path / "records"
     records.mkdir()
     pattern = records / "session-%p.txt"
-    server = start_pdns(PdnsServer.pipe(
-        ZONE, abi=5, args=["--loglevel", "4", "--record", str(pattern)], distributor_threads=2))
+    server = start_pdns(
+        PdnsServer.pipe(
+            ZONE, abi=5, args=["--loglevel", "4", "--record", str(pattern)], distributor_threads=2
+        )
+    )
     answer = server.query("www.example.org", "A")
     assert [rrset.to_text() for rrset in answer.answer] == ["www.example.org. 300 IN A 192.0.2.1"]
     answer = server.query("WWW.Example.ORG", "AAAA", source="127.0.0.2")

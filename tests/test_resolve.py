@@ -39,7 +39,9 @@ def test_resolve_returns_the_records_as_drrs(resolver_at):
       return table.concat(rows, "|")
     end""")
     assert run().decode().split("|") == [
-        "example.org. 15 3600 10 mail.example.org", "example.org. 15 3600 20 mail2.example.org"]
+        "example.org. 15 3600 10 mail.example.org",
+        "example.org. 15 3600 20 mail2.example.org",
+    ]
 
 
 def test_resolve_failure_gives_an_empty_table_and_a_log_line(resolver_at, capsys):

@@ -83,12 +83,12 @@ def hostile():
 @pytest.mark.parametrize(
     "question",
     [
-        q("spin.example.org"),                # while true do end: compiled by LuaJIT, no debug hook fires
-        q("spin_pcall.example.org"),          # errors caught inside the loop
-        q("backtrack.example.org"),           # stuck in a C function (string.find)
-        q("tostring_spins.example.org"),      # stuck while lua2pipe reads the result
-        "AXFR\t1\tspin.example",              # dns_list
-        "CMD\tspin_cmd x",                    # a script function reached by CMD
+        q("spin.example.org"),  # while true do end: compiled by LuaJIT, no debug hook fires
+        q("spin_pcall.example.org"),  # errors caught inside the loop
+        q("backtrack.example.org"),  # stuck in a C function (string.find)
+        q("tostring_spins.example.org"),  # stuck while lua2pipe reads the result
+        "AXFR\t1\tspin.example",  # dns_list
+        "CMD\tspin_cmd x",  # a script function reached by CMD
     ],
 )
 def test_runaway_hook_is_answered_in_time_then_a_fresh_state_answers(question):
@@ -235,8 +235,11 @@ def test_hostile_results_fail_clearly(hostile, case, reason):
         ("newline_name", None),
         ("tab_name", None),
         ("newline_key", None),
-        *((f"{field}_{kind}", None) for field in ("ttl", "id", "scope")
-          for kind in ("huge", "neghuge", "big", "neg", "wrap", "hex", "spaced")),
+        *(
+            (f"{field}_{kind}", None)
+            for field in ("ttl", "id", "scope")
+            for kind in ("huge", "neghuge", "big", "neg", "wrap", "hex", "spaced")
+        ),
     ],
 )
 def test_hostile_strings_and_numbers_are_rendered_safely(hostile, case, data):
@@ -254,7 +257,8 @@ def test_names_with_control_bytes_are_escaped(hostile):
     assert hostile.ask(q("newline_name.example.org"))[0].split("\t")[3] == "a\\010END\\010.example.org."
     assert hostile.ask(q("tab_name.example.org"))[0].split("\t")[3] == "a\\009b.example.org."
     assert hostile.ask(q("newline_key.example.org"))[1] == (
-        "LOG\tUnsupported key 'k\\x0aEND\\x0a' in lookup or list result")
+        "LOG\tUnsupported key 'k\\x0aEND\\x0a' in lookup or list result"
+    )
 
 
 # -- script load failures: one log line with file:line, HELO answered FAIL, questions LOG + FAIL
@@ -339,12 +343,19 @@ def test_nothing_but_answers_on_stdout(tmp_path):
         rest = coprocess.process.stdout.read()
         lines = rest.decode().splitlines()
         assert lines[0].startswith("OK\tlua2pipe ")
-        assert lines[1:] == ['DATA\t0\t1\tnoisy.example.org.\tIN\tTXT\t60\t1\t"noisy"', "END",
-                             *echo("a.example.org")]
+        assert lines[1:] == [
+            'DATA\t0\t1\tnoisy.example.org.\tIN\tTXT\t60\t1\t"noisy"',
+            "END",
+            *echo("a.example.org"),
+        ]
         assert coprocess.session_members() == []  # the shell child is gone too
         err = coprocess.stderr_text(0.1)
-        for noise in ("io.write at load time", "io.write from dns_lookup", "os.execute from dns_lookup",
-                      "io.stdout:write from dns_lookup"):
+        for noise in (
+            "io.write at load time",
+            "io.write from dns_lookup",
+            "os.execute from dns_lookup",
+            "io.stdout:write from dns_lookup",
+        ):
             assert noise in err
 
 
@@ -354,7 +365,7 @@ def test_nothing_but_answers_on_stdout(tmp_path):
 PAYLOADS = [
     'pwn"]] PWNED = 1 --[[',
     "pwn') PWNED = 1 os.execute('touch {marker}') --",
-    "pwn\"..(function() PWNED = 1 end)()..\"",
+    'pwn"..(function() PWNED = 1 end)().."',
     "${{PWNED=1}}",
 ]
 
@@ -378,9 +389,22 @@ def test_question_text_is_never_lua(hostile, tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    ["exec touch {marker}", "os.execute touch {marker}", "dofile {marker}", "load x", "require os",
-     "loadstring x", "debug.getupvalue x", "pdnslog x", "newDN x", "_G x", "print x",
-     "python x", "jit.off x", "ffi.C x"],
+    [
+        "exec touch {marker}",
+        "os.execute touch {marker}",
+        "dofile {marker}",
+        "load x",
+        "require os",
+        "loadstring x",
+        "debug.getupvalue x",
+        "pdnslog x",
+        "newDN x",
+        "_G x",
+        "print x",
+        "python x",
+        "jit.off x",
+        "ffi.C x",
+    ],
 )
 def test_cmd_reaches_only_what_the_script_defined(hostile, tmp_path, command):
     marker = tmp_path / "marker"
@@ -404,8 +428,11 @@ def test_python_is_out_of_reach(hostile):
 
 def test_log_lines_escape_what_a_query_controls():
     with Lua2Pipe(HOSTILE, "--query-logging") as coprocess:
-        hostile_names = ["a\rlevel=error event=forged.example.org", "a\x1b[2Jb.example.org",
-                         "forge_error.a\x00b\x7f.example.org"]
+        hostile_names = [
+            "a\rlevel=error event=forged.example.org",
+            "a\x1b[2Jb.example.org",
+            "forge_error.a\x00b\x7f.example.org",
+        ]
         for name in hostile_names:
             for answer in (coprocess.ask(q(name)), coprocess.ask(q("forge_error.example.org", name))):
                 for line in answer:
@@ -433,4 +460,3 @@ def test_client_times_out_instead_of_hanging():
         coprocess.send(q("spin.example.org") + "\n")
         with pytest.raises(AnswerTimeout):
             coprocess.readline(0.3)
-

@@ -42,9 +42,19 @@ def port_is_free(port: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serves_the_example_and_stops_cleanly(signum, tmp_path):
     port = free_port()
-    serve = subprocess.Popen([sys.executable, str(REPO / "examples" / "serve.py"), "--port", str(port),
-                              str(REPO / "examples" / "geo.lua")],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "examples" / "serve.py"),
+            "--port",
+            str(port),
+            str(REPO / "examples" / "geo.lua"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         answer = wait_for_answer(port, time.monotonic() + 15)
         assert [rrset.to_text() for rrset in answer.answer] == ["www.example.org. 60 IN A 192.0.2.10"]
