@@ -624,3 +624,19 @@ def test_lua_spec_file(any_env):
     except LuaFailed as exc:  # pragma: no cover - the message is the diagnostic
         pytest.fail(str(exc))
     assert result.startswith("ok")
+
+
+def test_the_environment_leaves_no_globals_behind(env):
+    # each helper runs in the script's global table: a stray assignment would clobber the script's
+    before = set(
+        env.run("local t = {} for k in pairs(_G) do t[#t + 1] = k end return table.concat(t, ' ')").split()
+    )
+    env.run(
+        "newQType('aaaa'); newQType('TYPE65'); newQType('#12'); newDN('A.b'):toString();"
+        "newCA('127.1'):toString(); newNetmask('10.0.0.0/8'):match('10.1.2.3');"
+        "newNMG({'!10.0.0.0/8'}):match(newCA('10.0.0.1')); newDRR(newDN('a'), 'A', 1, '1.2.3.4'):toString()"
+    )
+    after = set(
+        env.run("local t = {} for k in pairs(_G) do t[#t + 1] = k end return table.concat(t, ' ')").split()
+    )
+    assert after == before
