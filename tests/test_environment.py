@@ -631,7 +631,9 @@ def test_the_environment_leaves_no_globals_behind(env):
     # global (newQType once leaked "code")
     written = env.run(
         "local written = {}\n"
-        "setmetatable(_G, {__newindex = function(t, k, v) written[#written + 1] = tostring(k); rawset(t, k, v) end})\n"
+        "setmetatable(_G, {__newindex = function(t, k, v)\n"
+        "  written[#written + 1] = tostring(k); rawset(t, k, v)\n"
+        "end})\n"
         "newQType('aaaa'); newQType('TYPE65'); newQType('#12'); newDN('A.b'):toString()\n"
         "newCA('127.1'):toString(); newNetmask('10.0.0.0/8'):match('10.1.2.3')\n"
         "newNMG({'!10.0.0.0/8'}):match(newCA('10.0.0.1')); newDRR(newDN('a'), 'A', 1, '1.2.3.4'):toString()\n"
