@@ -432,7 +432,8 @@ class PdnsServer:
             try:
                 dns.query.udp(probe, self.address, port=self.port, timeout=0.1)
                 return
-            except (dns.exception.Timeout, OSError):
+            except (dns.exception.DNSException, OSError):
+                # not up yet; a stray reply on a reused port is a BadResponse, not an answer
                 pass
             if time.monotonic() > deadline:
                 raise PdnsError(
