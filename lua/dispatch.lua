@@ -508,7 +508,7 @@ function M.answer(line)
     local answer, why = M.lookup(fields[2], fields[4], id, fields[6],
       abi >= 2 and fields[7] or nil, abi >= 3 and fields[8] or nil)
     if answer then return answer end
-    return nil, why, id == -1 and fields[4] == "SOA"
+    return nil, why, fields[5] == "-1" and fields[4] == "SOA" -- as is_zone_walk in lua2pipe.py
   elseif tag == "AXFR" then
     local expected = abi >= 4 and 3 or 2
     if count ~= expected then
