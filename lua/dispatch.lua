@@ -640,6 +640,22 @@ local function not_found(hook, result, subject)
     subject)
 end
 
+-- The start every zone command shares: the hook must exist, ZONE must be a name, the call must
+-- not raise, and a boolean means "not found" (native's false). Returns true, the result and the
+-- zone; or false, then what the command returns (nil for an error, false for not found) and why.
+local function call_zone_hook(name, zone_text, argument)
+  local hook = hooks[name]
+  if not hook then return false, hook_missing(name) end
+  local zone, why = cmd_name(zone_text, "zone")
+  if not zone then return false, nil, why end
+  local ok, result = call(name, hook, zone, argument)
+  if not ok then return false, nil, result end
+  if type(result) == "boolean" then
+    return false, not_found(name, result, zone:toString() .. (argument and " " .. argument or ""))
+  end
+  return true, result, zone
+end
+
 -- A value native's table readers cannot convert poisons the whole result (spec 2.3).
 local function convertible(value)
   local kind = type(value)
@@ -818,14 +834,8 @@ end
 
 -- One metadata kind: an array of strings.
 function M.cmd_metadata(zone_text, kind)
-  if not hooks.dns_get_domain_metadata then return hook_missing("dns_get_domain_metadata") end
-  local zone, why = cmd_name(zone_text, "zone")
-  if not zone then return nil, why end
-  local ok, result = call("dns_get_domain_metadata", hooks.dns_get_domain_metadata, zone, kind)
-  if not ok then return nil, result end
-  if type(result) == "boolean" then
-    return not_found("dns_get_domain_metadata", result, zone:toString() .. " " .. kind)
-  end
+  local ok, result, why = call_zone_hook("dns_get_domain_metadata", zone_text, kind)
+  if not ok then return result, why end
   local values
   values, why = read_strings("dns_get_domain_metadata result", result)
   if not values then return nil, why end
@@ -834,14 +844,8 @@ end
 
 -- All metadata: an array of {kind, {values}}, sorted by kind.
 function M.cmd_all_metadata(zone_text)
-  if not hooks.dns_get_all_domain_metadata then return hook_missing("dns_get_all_domain_metadata") end
-  local zone, why = cmd_name(zone_text, "zone")
-  if not zone then return nil, why end
-  local ok, result = call("dns_get_all_domain_metadata", hooks.dns_get_all_domain_metadata, zone)
-  if not ok then return nil, result end
-  if type(result) == "boolean" then
-    return not_found("dns_get_all_domain_metadata", result, zone:toString())
-  end
+  local ok, result, why = call_zone_hook("dns_get_all_domain_metadata", zone_text)
+  if not ok then return result, why end
   if type(result) ~= "table" then
     return nil, format("dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
       (describe(result)))
@@ -866,14 +870,8 @@ local KEY_FIELDS = { id = "integer", flags = "integer", active = "flag", publish
   content = "string" }
 
 function M.cmd_keys(zone_text)
-  if not hooks.dns_get_domain_keys then return hook_missing("dns_get_domain_keys") end
-  local zone, why = cmd_name(zone_text, "zone")
-  if not zone then return nil, why end
-  local ok, result = call("dns_get_domain_keys", hooks.dns_get_domain_keys, zone)
-  if not ok then return nil, result end
-  if type(result) == "boolean" then
-    return not_found("dns_get_domain_keys", result, zone:toString())
-  end
+  local ok, result, why = call_zone_hook("dns_get_domain_keys", zone_text)
+  if not ok then return result, why end
   if type(result) ~= "table" then
     return nil, format("dns_get_domain_keys returned %s, expected an array of key tables",
       (describe(result)))
