@@ -53,7 +53,7 @@ local function wrap_signed32(n)
   return n
 end
 
--- %d refuses floats on Lua 5.3+, even integral ones; every number passed here is integral.
+-- An integral number as decimal text on every Lua version (tostring may give "1e+15" or "16.0").
 local function integer_text(n)
   return format("%.0f", n)
 end
@@ -111,8 +111,8 @@ local QUOTED_TYPES = { [16] = true, [99] = true }
 local SCALAR = { string = true, number = true, boolean = true }
 
 -- The environment's objects are tables; those two are the only tables a row value may be.
-local function is_row_value(value)
-  return SCALAR[type(value)] or is_name(value) or is_qtype(value)
+local function is_row_value(value, kind)
+  return SCALAR[kind] or (kind == "table" and (is_name(value) or is_qtype(value)))
 end
 
 local function describe(value)
@@ -160,7 +160,7 @@ local function read_row(index, row, record, warnings)
   record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
   record.domain_id, record.auth, record.scope = -1, true, 0
   for key, value in pairs(row) do
-    if not is_row_value(value) then
+    if not is_row_value(value, type(value)) then
       return bad(index, tostring(key), value, "a string, number, boolean, DNSName or QType")
     end
     if key == "name" then
@@ -261,17 +261,16 @@ local function render_row(index, record, lines)
       name_text)
   end
   if abi >= 3 then
-    lines[#lines + 1] = format("DATA\t%d\t%d\t%s\tIN\t%s\t%s\t%s\t%s\n", record.scope,
-      record.auth and 1 or 0, name_text, type_name, integer_text(record.ttl),
-      integer_text(record.domain_id), rendered)
+    lines[#lines + 1] = format("DATA\t%d\t%d\t%s\tIN\t%s\t%d\t%d\t%s\n", record.scope,
+      record.auth and 1 or 0, name_text, type_name, record.ttl, record.domain_id, rendered)
   else
     if not warned_abi_fields and (not record.auth or record.scope ~= 0) then
       warned_abi_fields = true
       lines[#lines + 1] = "LOG\tauth=false and scopeMask need pipe-abi-version 3 or later; " ..
         "they are ignored at this ABI\n"
     end
-    lines[#lines + 1] = format("DATA\t%s\tIN\t%s\t%s\t%s\t%s\n", name_text, type_name,
-      integer_text(record.ttl), integer_text(record.domain_id), rendered)
+    lines[#lines + 1] = format("DATA\t%s\tIN\t%s\t%d\t%d\t%s\n", name_text, type_name,
+      record.ttl, record.domain_id, rendered)
   end
   return true
 end
