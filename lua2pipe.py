@@ -1830,16 +1830,21 @@ def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *, resum
 def _coprocess_parser() -> Any:
     import argparse
 
+    subcommands = "\n".join(f"  {name:8} {doc}" for name, (_, doc) in SUBCOMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="lua2pipe",
         usage=f"lua2pipe SCRIPT [options]\n       lua2pipe {{{','.join(SUBCOMMANDS)}}} ...",
-        description="PowerDNS pipe-backend coprocess running a lua2 backend script. "
-        "pdns.conf: launch=pipe, pipe-command=/abs/path/lua2pipe /abs/path/zone.lua, "
-        "pipe-abi-version=5, zone-cache-refresh-interval=0. "
-        "Subcommands for a shell: " + "; ".join(f"{name}: {doc}" for name, (_, doc) in SUBCOMMANDS.items()),
-        epilog="Debugging from a shell: "
-        "printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' "
-        "| lua2pipe zone.lua",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="PowerDNS pipe-backend coprocess running a lua2 backend script.\n\n"
+        "pdns.conf:\n"
+        "  launch=pipe\n"
+        "  pipe-command=/abs/path/lua2pipe /abs/path/zone.lua\n"
+        "  pipe-abi-version=5\n"
+        "  zone-cache-refresh-interval=0\n\n"
+        f"Subcommands for a shell (lua2pipe COMMAND --help):\n{subcommands}",
+        epilog="Debugging from a shell:\n"
+        "  printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' \\\n"
+        "    | lua2pipe zone.lua",
     )
     parser.add_argument("script", help="the lua2 script (the file lua2-filename would name)")
     add_script_options(parser)
