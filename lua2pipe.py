@@ -1843,8 +1843,8 @@ def _coprocess_parser() -> Any:
         "  zone-cache-refresh-interval=0\n\n"
         f"Subcommands for a shell (lua2pipe COMMAND --help):\n{subcommands}",
         epilog="Debugging from a shell:\n"
-        "  printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' \\\n"
-        "    | lua2pipe zone.lua",
+        "  printf 'HELO\\t5\\nQ\\twww.example.org\\tIN\\tANY\\t-1\\t192.0.2.1\\t192.0.2.53\\t0.0.0.0/0\\n' "
+        "|\n    lua2pipe zone.lua",
     )
     parser.add_argument("script", help="the lua2 script (the file lua2-filename would name)")
     add_script_options(parser)

@@ -36,8 +36,8 @@ def test_help_has_examples(name):
 
 def test_subcommands_listed_in_main_help():
     result = run("--help")
-    for name in ("check", "query", "axfr", "cmd"):
-        assert f"{name}: " in result.stdout
+    for name in ("check", "query", "axfr", "cmd", "replay"):
+        assert re.search(rf"^  {name} +\S", result.stdout, flags=re.M), name
 
 
 # -- check ----------------------------------------------------------------------------------------
