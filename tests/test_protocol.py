@@ -141,6 +141,7 @@ def test_auth_and_scope_below_abi_3_are_logged_once():
         ("scope_mask_docs", data("a.example.org.", "A", "192.0.2.1", scope=24)),
         ("last_modified", data("a.example.org.", "A", "192.0.2.1")),
         ("escaped_name", data("a\\032b.example.org.", "A", "192.0.2.1")),
+        ("label_63", data("a" * 63 + ".example.org.", "A", "192.0.2.1")),
     ],
 )
 def test_row_values(coprocess, case, expected):
@@ -199,6 +200,9 @@ def test_ent_rows_cannot_cross_the_pipe_and_are_logged(coprocess):
         ("mx_no_priority", "needs a priority and a target"),
         ("control_outside", "control byte \\000 outside a quoted string"),
         ("empty_content", "has empty content"),
+        ("spaces_content", "has empty content"),
+        ("bad_label_64", "is not a valid DNS name"),
+        ("bad_leading_dot", 'name value ".a.example.org" (string) is not a valid DNS name'),
         ("bad_ttl", "ttl value true (boolean) is not an integer"),
         ("bad_content", "content value true (boolean)"),
         ("bad_name", "name value 123 (number) is not a DNSName or a string"),
@@ -260,6 +264,16 @@ def test_axfr_abi_5(coprocess):
         data("www.zone.example.", "A", "192.0.2.1", zone_id=4),
         "END",
     ]
+
+
+def test_large_axfr_then_small_answers(coprocess):
+    # over the size the answer buffer keeps: the next answers must not carry any of it
+    for _ in range(2):
+        answer = ask(coprocess, "AXFR\t9\tlarge.example")
+        assert len(answer) == 5001 and answer[-1] == "END"
+        assert answer[0] == data("h1.large.example.", "A", "10.0.0.1", zone_id=9)
+        assert answer[4999] == data("h5000.large.example.", "A", "10.0.0.136", zone_id=9)
+        assert ask(coprocess, q("empty.example.org")) == ["END"]
 
 
 def test_axfr_false_fails(coprocess):

@@ -55,12 +55,16 @@ cases.whitespace_outside = function() return { { name = "a.example.org", type = 
 cases.control_outside = function() return { { name = "a.example.org", type = "A", content = "192.0.2.1\0" } } end
 cases.empty_content = function() return { { name = "a.example.org", type = "A", content = "" } } end
 cases.ent = function() return { { name = "ent.example.org" } } end
+cases.label_63 = function() return { { name = string.rep("a", 63) .. ".example.org", type = "A", content = "192.0.2.1" } } end
+cases.spaces_content = function() return { { name = "a.example.org", type = "A", content = "  \t " } } end
 cases.escaped_name = function() return { { name = "a b.example.org", type = "A", content = "192.0.2.1" } } end
 
 -- Results native lua2 rejects.
 cases.bad_ttl = function() return { { name = "a.example.org", type = "A", content = "192.0.2.1", ttl = true } } end
 cases.bad_content = function() return { { name = "a.example.org", type = "A", content = true } } end
 cases.bad_name = function() return { { name = 123, type = "A", content = "192.0.2.1" } } end
+cases.bad_label_64 = function() return { { name = string.rep("a", 64) .. ".example.org", type = "A", content = "192.0.2.1" } } end
+cases.bad_leading_dot = function() return { { name = ".a.example.org", type = "A", content = "192.0.2.1" } } end
 cases.bad_name_text = function() return { { name = "a..b", type = "A", content = "192.0.2.1" } } end
 cases.bad_auth = function() return { { name = "a.example.org", type = "A", content = "192.0.2.1", auth = "yes" } } end
 cases.table_value = function() return { { name = "a.example.org", type = "A", content = "192.0.2.1", extra = {} } } end
@@ -94,8 +98,18 @@ function dns_lookup(qtype, qname, domain_id, ctx)
   return case(qtype, qname, domain_id, ctx)
 end
 
+-- LARGE_ZONE: an answer far over any buffer the dispatcher keeps between questions.
+local LARGE_ZONE, LARGE_ROWS = "large.example.", 5000
+
 function dns_list(target, domain_id)
   if tostring(target) == "missing.example." then return false end
+  if tostring(target) == LARGE_ZONE then
+    local rows = {}
+    for i = 1, LARGE_ROWS do
+      rows[i] = { name = "h" .. i .. "." .. LARGE_ZONE, type = "A", content = "10.0.0." .. i % 256, domain_id = domain_id }
+    end
+    return rows
+  end
   return {
     { name = target, type = "SOA", content = "ns.example.org. h.example.org. 1 2 3 4 5", domain_id = domain_id },
     { name = "www." .. tostring(target), type = "A", content = "192.0.2.1", domain_id = domain_id },
