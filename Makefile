@@ -11,7 +11,7 @@ DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnspe
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
-.PHONY: setup system-packages test lint run bench soak fuzz-long clean
+.PHONY: setup system-packages test lint run bench profile soak fuzz-long clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -42,13 +42,17 @@ test: lint
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
-	luacheck --no-color -q lua examples
+	luacheck --no-color -q lua examples bench
 
 run: setup
 	$(PYTHON) examples/serve.py --port $(RUN_PORT) $(EXAMPLE)
 
 bench: setup
 	$(PYTHON) bench/run.py
+
+# Where the time goes: a cost ladder per question and LuaJIT's profiler (see bench/README.md).
+profile: setup
+	$(PYTHON) bench/profile.py
 
 # 2 million questions through one coprocess, RSS every 100k; fails on > 5 % growth after warm-up.
 soak: setup

@@ -23,7 +23,7 @@ local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.c
 
 local concat, format = table.concat, string.format
 local byte, find, sub = string.byte, string.find, string.sub
-local floor, tonumber, tostring, type, pairs = math.floor, tonumber, tostring, type, pairs
+local floor, huge, tonumber, tostring, type, pairs = math.floor, math.huge, tonumber, tostring, type, pairs
 local pcall, xpcall = pcall, xpcall
 
 local M = {}
@@ -36,7 +36,7 @@ local TWO32 = 4294967296
 
 local function to_integer(value)
   local number = tonumber(value)
-  if number == nil or number ~= number or number == math.huge or number == -math.huge then
+  if number == nil or number ~= number or number == huge or number == -huge then
     return nil
   end
   if number >= 0 then return floor(number) end
