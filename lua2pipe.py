@@ -1140,10 +1140,10 @@ def _cmd_answer(text: str) -> bytes:
 
 # Key fingerprints. ``keys`` identifies a key by its DNSSEC key tag (what ``pdnsutil show-zone``
 # and DS records show), computed with dnspython from the DNSKEY that the private key implies:
-# RSA keys carry their public half; ECDSA P-256/P-384 and Ed25519 public keys are derived here
-# in pure Python (no ``cryptography`` package needed; only the CMD path pays for it). For other
-# algorithms (Ed448, unknown) the tag is "-"; every key also gets ``sha256``, the first 16 hex
-# digits of the SHA-256 of its content, which never reveals the key.
+# RSA keys carry their public half; ECDSA P-256/P-384, Ed25519 and Ed448 public keys are derived
+# here in pure Python (no ``cryptography`` package needed; only the CMD path pays for it). For
+# other algorithms the tag is "-"; every key also gets ``sha256``, the first 16 hex digits of the
+# SHA-256 of its content, which never reveals the key.
 
 _P256 = (
     2**256 - 2**224 + 2**192 + 2**96 - 1,
@@ -1187,34 +1187,50 @@ def _ecdsa_public(private: int, curve: tuple[int, int, int, int]) -> bytes:
     return result[0].to_bytes(size, "big") + result[1].to_bytes(size, "big")
 
 
-def _ed25519_public(seed: bytes) -> bytes:
+#: RFC 8032's Edwards curves: (p, a, d, base point x, y, key size in bytes).
+_ED25519 = (
+    2**255 - 19,
+    -1,
+    37095705934669439343138083508754565189542113879843219016388785533085940283555,
+    15112221349535400772501151409588531511454012693041857206046113283949847762202,
+    46316835694926478169428394003475163141307993866256225615783033603165251855960,
+    32,
+)
+_ED448 = (
+    2**448 - 2**224 - 1,
+    1,
+    -39081,
+    224580040295924300187604334099896036246789641632564134246125461686950415467406032909029192869357953282578032075146446173674602635247710,
+    298819210078481492676017930443930673437544040154080242095928241372331506189835876003536878655418784733982303233503462500531545062832660,
+    57,
+)
+
+
+def _eddsa_public(seed: bytes, curve: tuple[int, int, int, int, int, int]) -> bytes:
+    """The public key of an Ed25519 or Ed448 private key (RFC 8032 sections 5.1.5 and 5.2.5)."""
     import hashlib
 
-    p = 2**255 - 19
-    d = -121665 * pow(121666, -1, p) % p
-    digest = hashlib.sha512(seed).digest()
-    scalar = int.from_bytes(digest[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+    p, a, d, bx, by, size = curve
+    if curve is _ED25519:
+        digest = hashlib.sha512(seed).digest()[:32]
+        scalar = int.from_bytes(digest, "little") & ((1 << 254) - 8) | (1 << 254)
+    else:
+        digest = hashlib.shake_256(seed).digest(114)[:57]
+        scalar = int.from_bytes(digest, "little") & ((1 << 447) - 4) | (1 << 447)
 
-    def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-        t = d * a[0] * b[0] * a[1] * b[1] % p
-        x = (a[0] * b[1] + b[0] * a[1]) * pow(1 + t, -1, p) % p
-        y = (a[1] * b[1] + a[0] * b[0]) * pow(1 - t, -1, p) % p
+    def add(u: tuple[int, int], v: tuple[int, int]) -> tuple[int, int]:
+        t = d * u[0] * v[0] * u[1] * v[1] % p
+        x = (u[0] * v[1] + v[0] * u[1]) * pow(1 + t, -1, p) % p
+        y = (u[1] * v[1] - a * u[0] * v[0]) * pow(1 - t, -1, p) % p
         return x, y
 
-    by = 4 * pow(5, -1, p) % p
-    xx = (by * by - 1) * pow(d * by * by + 1, -1, p) % p
-    bx = pow(xx, (p + 3) // 8, p)
-    if (bx * bx - xx) % p:
-        bx = bx * pow(2, (p - 1) // 4, p) % p
-    if bx & 1:
-        bx = p - bx
     result, addend = (0, 1), (bx, by)
     while scalar:
         if scalar & 1:
             result = add(result, addend)
         addend = add(addend, addend)
         scalar >>= 1
-    return (result[1] | (result[0] & 1) << 255).to_bytes(32, "little")
+    return (result[1] | (result[0] & 1) << (8 * size - 1)).to_bytes(size, "little")
 
 
 def _private_key_fields(content: str) -> dict[str, str]:
@@ -1240,8 +1256,8 @@ def dnskey_public_key(algorithm: int, fields: dict[str, str]) -> bytes | None:
         return length + exponent + modulus
     if algorithm in (13, 14):
         return _ecdsa_public(int.from_bytes(field("privatekey"), "big"), _P256 if algorithm == 13 else _P384)
-    if algorithm == 15:
-        return _ed25519_public(field("privatekey"))
+    if algorithm in (15, 16):
+        return _eddsa_public(field("privatekey"), _ED25519 if algorithm == 15 else _ED448)
     return None
 
 

@@ -181,13 +181,13 @@ def test_metadata_failures(coprocess):
 # -- keys -----------------------------------------------------------------------------------------
 
 #: The key tags pdnsutil show-zone gives for hooks.lua's keys under launch=lua2 (checked against
-#: the real pdns in test_pdnsutil.py); Ed448's is not derived (tag=-).
+#: the real pdns in test_pdnsutil.py).
 KEY_LINES = [
     "id=1 flags=257 active=yes published=yes algorithm=13 tag=57056 sha256=f5aded46ffa1eb69",
     "id=2 flags=256 active=yes published=yes algorithm=15 tag=52797 sha256=340d71f76aabe099",
     "id=3 flags=256 active=yes published=yes algorithm=8 tag=41403 sha256=fc04e98021c1c95a",
     "id=4 flags=256 active=no published=yes algorithm=14 tag=38503 sha256=3542c5ac2ec4b2aa",
-    "id=5 flags=256 active=yes published=yes algorithm=16 tag=- sha256=24bdfe85efa5e3d5",
+    "id=5 flags=256 active=yes published=yes algorithm=16 tag=64346 sha256=24bdfe85efa5e3d5",
 ]
 
 
@@ -196,7 +196,7 @@ def test_keys_without_private_material(coprocess):
     assert lines == KEY_LINES
     assert not any("PrivateKey" in line for line in lines)
     document = json.loads(cmd(coprocess, "keys example.com --json")[0])
-    assert [key["tag"] for key in document["result"]] == [57056, 52797, 41403, 38503, None]
+    assert [key["tag"] for key in document["result"]] == [57056, 52797, 41403, 38503, 64346]
     assert all("content" not in key for key in document["result"])
 
 
@@ -230,6 +230,29 @@ def test_key_tag_rfc_vectors():
     assert lua2pipe.key_fingerprint(257, p256) == (13, 55648)
     assert lua2pipe.key_fingerprint(257, ed25519) == (15, 3613)
     assert lua2pipe.key_fingerprint(257, "garbage") == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("curve", "private", "public"),
+    [
+        (
+            lua2pipe._ED25519,
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        ),
+        (
+            lua2pipe._ED448,
+            "6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3"
+            "528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b",
+            "5fd7449b59b461fd2ce787ec616ad46a1da1342485a70e1f8a0ea75d80e96778"
+            "edf124769b46c7061bd6783df1e50f6cd1fa1abeafe8256180",
+        ),
+    ],
+    ids=["ed25519", "ed448"],
+)
+def test_eddsa_public_keys_rfc_8032(curve, private, public):
+    """RFC 8032 section 7.1 TEST 1 and section 7.4 "Blank" key pairs."""
+    assert lua2pipe._eddsa_public(bytes.fromhex(private), curve).hex() == public
 
 
 # -- NSEC names -----------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_keys(config_dir):
         "52797",
         "41403",
         "38503",
-        "-",
+        "64346",
     ]
     assert not any("PrivateKey" in line for line in lines)
     private = backend_cmd(config_dir, "keys example.com --private")
@@ -162,4 +162,4 @@ def test_key_tags_match_native_pdnsutil(tmp_path):
         if fields["tag"] != "-":
             ours[fields["id"]] = fields["tag"]
     assert ours == {key: tag for key, tag in native.items() if key in ours}
-    assert len(ours) == 4
+    assert len(ours) == 5  # RSA, ECDSA P-256 and P-384, Ed25519, Ed448
