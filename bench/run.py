@@ -348,26 +348,43 @@ def best_replays(stream: Stream, settings: Settings) -> dict[str, Replay]:
     return best
 
 
-def lockstep(coprocess: Coprocess, questions: list[bytes]) -> float:
-    """Seconds per question when each waits for the previous answer, as pdns asks them."""
+@dataclass
+class Lockstep:
+    """Per question, when each waits for the previous answer: the round trip, and the
+    coprocess's CPU time, user and system (a process woken for every question runs on cold
+    caches). CPU time is counted in timer ticks (10 ms), hence the mean over runs."""
+
+    seconds: float
+    cpu: float
+
+
+def lockstep(coprocess: Coprocess, questions: list[bytes]) -> Lockstep:
     with spawned(coprocess) as process:
         assert process.stdin is not None
         stdin, reader = process.stdin.fileno(), AnswerReader(process)
+        user, system, _ = cpu_times(process.pid)
+        cpu_before = user + system
         started = time.perf_counter()
         for question in questions:
             os.write(stdin, question)
             reader.count(1)
-        return (time.perf_counter() - started) / len(questions)
+        elapsed = time.perf_counter() - started
+        user, system, _ = cpu_times(process.pid)
+        count = len(questions)
+        return Lockstep(elapsed / count, (user + system - cpu_before) / count)
 
 
-def best_locksteps(captured: list[bytes], settings: Settings) -> dict[str, float]:
+def best_locksteps(captured: list[bytes], settings: Settings) -> dict[str, Lockstep]:
+    """The best round trip and the mean CPU time of each coprocess's runs."""
     questions = captured[: settings.lockstep_questions]
-    best: dict[str, float] = {}
+    runs: dict[str, list[Lockstep]] = {}
     for _ in range(settings.repeats):
         for coprocess in COPROCESSES:
-            seconds = lockstep(coprocess, questions)
-            best[coprocess.name] = min(seconds, best.get(coprocess.name, seconds))
-    return best
+            runs.setdefault(coprocess.name, []).append(lockstep(coprocess, questions))
+    return {
+        name: Lockstep(min(run.seconds for run in each), statistics.mean(run.cpu for run in each))
+        for name, each in runs.items()
+    }
 
 
 @dataclass
@@ -429,6 +446,8 @@ class Dnsperf:
     rcodes: str
     idle: float = 0.0  # share of the machine's CPU time left idle during the run
     steal: float = 0.0  # share taken by the hypervisor for other guests (a noise sign)
+    pdns_cpu_us: float = 0.0  # pdns_server's CPU time (user + system) per answered query
+    coprocess_cpu_us: float = 0.0  # the coprocesses' CPU time per answered query
 
 
 def dnsperf(
@@ -476,14 +495,43 @@ def cpu_ticks() -> list[int]:
     return [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
+def cpu_times(pid: int | str) -> tuple[float, float, int]:
+    """User and system CPU seconds so far of a process, and its parent's pid (/proc/PID/stat)."""
+    # pid (comm) state ppid ...: comm may hold spaces and parentheses
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[1])
+
+
+def process_cpu_seconds(pdns_pid: int) -> tuple[float, float]:
+    """CPU time (user + system) so far of pdns_server and of its child processes, the coprocesses."""
+    pdns = children = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            user, system, parent = cpu_times(entry)
+        except OSError:
+            continue  # gone meanwhile
+        if int(entry) == pdns_pid:
+            pdns += user + system
+        elif parent == pdns_pid:
+            children += user + system
+    return pdns, children
+
+
 def end_to_end(backend: Coprocess | None, threads: int, query_file: Path, settings: Settings) -> Dnsperf:
     with pdns_server(backend, threads) as server:
         dnsperf(server.port, query_file, seconds=settings.warmup_seconds)
-        before = cpu_ticks()
+        assert server.process is not None
+        before, cpu_before = cpu_ticks(), process_cpu_seconds(server.process.pid)
         result = dnsperf(server.port, query_file, seconds=settings.dnsperf_seconds)
         ticks = [b - a for a, b in zip(before, cpu_ticks(), strict=True)]
+        cpu = [b - a for a, b in zip(cpu_before, process_cpu_seconds(server.process.pid), strict=True)]
     total = sum(ticks) or 1
     result.idle, result.steal = (ticks[3] + ticks[4]) / total, ticks[7] / total
+    answered = result.qps * settings.dnsperf_seconds or 1
+    result.pdns_cpu_us, result.coprocess_cpu_us = (seconds / answered * 1e6 for seconds in cpu)
     return result
 
 
@@ -540,7 +588,7 @@ class Results:
     checks: dict[str, str] = field(default_factory=dict)
     captured_lines: int = 0
     replays: dict[str, Replay] = field(default_factory=dict)
-    locksteps: dict[str, float] = field(default_factory=dict)  # seconds per question
+    locksteps: dict[str, Lockstep] = field(default_factory=dict)
     axfrs: dict[str, Axfr] = field(default_factory=dict)
     e2e: dict[tuple[str, int], list[Dnsperf]] = field(default_factory=dict)
 
@@ -602,9 +650,10 @@ def report(r: Results) -> str:
             f"## 1. Coprocess alone: the Q lines pdns sent for the query mix ({r.captured_lines:,}), "
             f"repeated for about {s.replay_seconds:g} s a run; best of {s.repeats} runs",
             "",
-            "Throughput with the pipe kept full; the last column is the round trip when each question "
-            f"waits for the previous answer, as pdns asks them (first {s.lockstep_questions:,} questions, "
-            "harness overhead included).",
+            "Throughput with the pipe kept full; the last two columns are lock-step: each question "
+            f"waits for the previous answer, as pdns asks them (first {s.lockstep_questions:,} questions): "
+            "the round trip (harness overhead included) and the coprocess's CPU time (user + system) per "
+            "question (mean of the runs): a process woken for every question runs on cold caches.",
             "",
         ]
         out += table(
@@ -618,6 +667,7 @@ def report(r: Results) -> str:
                 "x C ceiling",
                 "answer bytes as reference",
                 "lock-step µs/question",
+                "lock-step CPU µs/question",
             ],
             [
                 [
@@ -629,7 +679,8 @@ def report(r: Results) -> str:
                     f"{x.rate / plain.rate:.2f}",
                     f"{x.rate / r.replays[CEILING.name].rate:.2f}",
                     "yes" if x.same_bytes else "**NO**",
-                    f"{r.locksteps[name] * 1e6:.1f}" if name in r.locksteps else "-",
+                    f"{r.locksteps[name].seconds * 1e6:.1f}" if name in r.locksteps else "-",
+                    f"{r.locksteps[name].cpu * 1e6:.1f}" if name in r.locksteps else "-",
                 ]
                 for name, x in r.replays.items()
             ],
@@ -696,6 +747,7 @@ def report(r: Results) -> str:
                         share,
                         str(x.lost),
                         f"{x.idle:.0%} / {x.steal:.0%}",
+                        f"{x.pdns_cpu_us:.0f} / {x.coprocess_cpu_us:.0f}",
                         runs,
                     ]
                 )
@@ -708,6 +760,7 @@ def report(r: Results) -> str:
                 "of C ceiling",
                 "lost",
                 "CPU idle / steal",
+                "CPU µs/query: pdns / coprocesses",
                 "all runs (q/s)",
             ],
             rows,
