@@ -85,8 +85,11 @@ class Lua2Pipe:
 
     def _drain_stderr(self) -> None:
         fd = self.process.stderr.fileno()
-        for chunk in iter(lambda: os.read(fd, 65536), b""):
-            self._stderr.append(chunk)
+        try:
+            for chunk in iter(lambda: os.read(fd, 65536), b""):
+                self._stderr.append(chunk)
+        except OSError:  # close() gave up waiting for EOF (a slow exit) and closed the pipe
+            return
 
     def stderr_text(self, settle: float = 0.0) -> str:
         time.sleep(settle)
