@@ -365,16 +365,20 @@ class LineReader:
             searched = len(buffer)
             if searched - start > MAX_LINE:
                 self._skip_line()
-                raise ProtocolError(f"line longer than {MAX_LINE} bytes")
+                raise _line_too_long()
             chunk = os.read(self.fd, READ_SIZE)
-            if not chunk:
+            if not chunk:  # EOF: what is left is the last line, without its newline
                 self.buffer, self.position = b"", 0
+                if searched - start > MAX_LINE:
+                    raise _line_too_long()
                 return buffer[start:] or None
             buffer = buffer[start:] + chunk
             end = buffer.find(b"\n", searched - start)
             start = 0
             self.buffer, self.position = buffer, 0
         self.position = end + 1
+        if end - start > MAX_LINE:
+            raise _line_too_long()
         return buffer[start:end]
 
     def _skip_line(self) -> None:
@@ -384,6 +388,10 @@ class LineReader:
             if not chunk or end >= 0:
                 self.buffer, self.position = chunk[end + 1 :] if chunk else b"", 0
                 return
+
+
+def _line_too_long() -> ProtocolError:
+    return ProtocolError(f"line longer than {MAX_LINE} bytes")
 
 
 def private_protocol_streams() -> tuple[int, int]:

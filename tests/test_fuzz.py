@@ -130,13 +130,11 @@ def test_any_line_gets_one_framed_answer_and_the_next_question_its_own(coprocess
 
 
 def reference_lines(data: bytes) -> list[bytes | str]:
-    """What LineReader must return: each line, "long" for a line over MAX_LINE*2 (always
-    refused; between MAX_LINE and twice it depends on how reads split), then the partial tail."""
+    """What LineReader must return: each line, or "long" for a line over MAX_LINE bytes, then
+    the partial tail, however the reads split the bytes."""
     *complete, tail = data.split(b"\n")
-    out: list[bytes | str] = ["long" if len(line) > 2 * MAX_LINE else line for line in complete]
-    if tail:
-        out.append("long" if len(tail) > 2 * MAX_LINE else tail)
-    return out
+    lines = [*complete, tail] if tail else complete
+    return ["long" if len(line) > MAX_LINE else line for line in lines]
 
 
 @settings(max_examples=60, deadline=None)
@@ -145,8 +143,9 @@ def reference_lines(data: bytes) -> list[bytes | str]:
         st.one_of(
             st.binary(max_size=300),
             st.sampled_from([b"\n", b"\x00\n", b"\r\n", b"Q\t\n"]),
+            st.integers(MAX_LINE - 1, MAX_LINE + 2).map(lambda n: b"w" * n + b"\n"),
             st.integers(2 * MAX_LINE + 1, 3 * MAX_LINE).map(lambda n: b"x" * n + b"\n"),
-            st.integers(1, MAX_LINE).map(lambda n: b"y" * n),
+            st.integers(1, MAX_LINE + 2).map(lambda n: b"y" * n),
         ),
         max_size=12,
     ),
@@ -177,11 +176,10 @@ def test_line_reader_matches_the_model_however_the_bytes_arrive(parts, pieces):
             continue
         if line is None:
             break
-        got.append("long" if len(line) > MAX_LINE else line)
+        got.append(line)
     writer.join()
     os.close(read_end)
-    expected = reference_lines(data)
-    assert [x if x == "long" or len(x) <= MAX_LINE else "long" for x in expected] == got
+    assert got == reference_lines(data)
 
 
 # -- the whole executable
@@ -234,7 +232,8 @@ class CoprocessMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: not self.closed)
     @rule(
-        size=st.sampled_from([MAX_LINE * 2 + 1, MAX_LINE * 3]), filler=st.sampled_from([b"x", b"\x00", b"\t"])
+        size=st.sampled_from([MAX_LINE - 1, MAX_LINE * 2 + 1, MAX_LINE * 3]),
+        filler=st.sampled_from([b"x", b"\x00", b"\t"]),
     )
     def overlong_line(self, size: int, filler: bytes) -> None:
         self.coprocess.send_in_background(b"Q\t" + filler * size + b"\n").join(5)

@@ -371,6 +371,16 @@ def test_reader_refuses_an_overlong_line_and_resynchronises():
     assert reader.readline() == b"next"
 
 
+@pytest.mark.parametrize("tail", [b"\nnext\n", b""], ids=["newline", "eof"])
+def test_reader_limit_is_exact(tail):
+    limit = lua2pipe.MAX_LINE
+    reader = reader_over(b"a" * limit + b"\n" + b"b" * (limit + 1) + tail)
+    assert reader.readline() == b"a" * limit
+    with pytest.raises(lua2pipe.ProtocolError, match=f"longer than {limit} bytes"):
+        reader.readline()
+    assert reader.readline() == (b"next" if tail else None)
+
+
 def test_reader_pending_is_what_was_not_yet_read():
     reader = reader_over(b"one\ntwo\nthree\n")
     reader.readline()
