@@ -65,6 +65,8 @@ end
 -- outside quotes, white space only separates tokens, so any white space byte becomes a space.
 -- Any other control byte outside quotes cannot be represented and fails the question.
 
+-- Byte loops like this one stand in for patterns on the hot path: LuaJIT compiles them, while a
+-- pattern is a C call that ends the trace.
 local function has_control_byte(text)
   for i = 1, #text do
     local code = byte(text, i)
@@ -144,7 +146,6 @@ for code = 0, 255 do
   PLAIN_NAME_BYTE[code] = string.char(code):find("[%w%-_%*]") ~= nil
 end
 
--- A byte loop rather than patterns: LuaJIT compiles it, and it checks the labels' lengths too.
 local function plain_name_text(text)
   local cached = plain_names[text]
   if cached then return cached end
@@ -245,6 +246,12 @@ end
 -- Set once per process: the pipe below ABI 3 has no field for auth or the scope mask.
 local warned_abi_fields = false
 
+-- Rendered content has no white space but spaces, so a first byte other than a space settles it.
+local function is_blank(rendered)
+  local first = byte(rendered, 1)
+  return first == nil or (first == 32 and not find(rendered, "[^ ]"))
+end
+
 -- Renders one checked record into the answer (a DATA line, or a LOG line for a row the pipe
 -- cannot carry); returns true, or nil and the reason.
 local function render_row(index, record, answer)
@@ -271,8 +278,7 @@ local function render_row(index, record, answer)
         type_name, describe(record.content))
     end
     rendered = priority .. "\t" .. rest
-  elseif byte(rendered, 1) == 32 and not find(rendered, "[^ ]") or rendered == "" then
-    -- rendered content has no white space but spaces
+  elseif is_blank(rendered) then
     return nil, format("row %s: %s record %s has empty content", tostring(index), type_name,
       name_text)
   end
@@ -291,6 +297,7 @@ local function render_row(index, record, answer)
   return true
 end
 
+-- One row of a hook's result: read and checked into `record`, then rendered into the answer.
 local function render_one(hook, index, row, answer, warnings, record, on_row)
   if type(row) ~= "table" then
     return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
