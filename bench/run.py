@@ -812,8 +812,7 @@ def report(r: Results) -> str:
         out += [
             "",
             f"`{BARE_PYTHON}` is the baseline of the target. `{NO_SITE_PYTHON}` skips site and so every "
-            ".pth file in the venv (an editable install's finder imports pathlib and re): lua2pipe runs "
-            "with -I, which still reads them, so it pays that cost too.",
+            ".pth file in the venv: lua2pipe runs with -I, which still reads them, so it pays that cost too.",
         ]
         example = r.startups.get(f"lua2pipe {EXAMPLE_SCRIPT.name}")
         if example:
