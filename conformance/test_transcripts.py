@@ -138,7 +138,7 @@ def test_failure_report_is_a_readable_diff(tmp_path: Path) -> None:
     assert "+< DATA\\t0\\t1\\ta.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.7" in result.report
     assert " > Q\\ta.example.org" in result.report  # the question, as context
     assert "\t" not in result.report.split("lua2pipe's stderr")[0]
-    assert " <~ OK\\tlua2pipe .*" in result.report or "<~ OK" not in result.report
+    assert " <~ OK\\tlua2pipe .*" in result.report and "+< OK" not in result.report  # banner matched
 
 
 def test_frame_sizes_follow_pdns() -> None:

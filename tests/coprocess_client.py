@@ -152,6 +152,14 @@ class Lua2Pipe:
 
     # -- the end
 
+    def unread(self) -> bytes:
+        """What the coprocess wrote that no readline took, up to its EOF: call it after exit."""
+        rest = self._buffer
+        with contextlib.suppress(BlockingIOError):
+            while not self._eof and (chunk := os.read(self._out, 1 << 20)):
+                rest += chunk
+        return rest
+
     def close_stdin(self) -> None:
         if not self.process.stdin.closed:
             self.process.stdin.close()

@@ -461,7 +461,9 @@ def test_non_utf8_cmd_still_ends_in_end(coprocess):
 
 def test_cmd_needs_abi_5():
     coprocess = make_coprocess(abi=4)
-    assert coprocess.answer(b"CMD\thelp").startswith(b"LOG\t")
+    assert coprocess.answer(b"CMD\thelp") == (
+        b"LOG\tmalformed question: unknown question 'CMD' (CMD needs pipe-abi-version=5)\nFAIL\n"
+    )
 
 
 def test_protocol_keeps_its_framing_after_failing_commands(coprocess):

@@ -139,6 +139,7 @@ def test_several_commands_in_one_pdnsutil_call(config_dir):
     result = pdnsutil(config_dir, "backend-cmd", "pipe", "raise", "echo after", "nsec x y", "answer")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
+    assert lines[0].startswith("error: raise failed: ") and lines[0].endswith("raised on purpose")
     assert lines[1:] == ["echo:after", "error: nsec: ID 'x' is not an integer", "42"]
 
 

@@ -276,6 +276,17 @@ def test_large_axfr_then_small_answers(coprocess):
         assert ask(coprocess, q("empty.example.org")) == ["END"]
 
 
+def test_large_answer_gives_its_buffer_space_back():
+    coprocess = make_coprocess()
+    heap_kb = coprocess.script.lua.eval(
+        "function() collectgarbage() collectgarbage() return collectgarbage('count') end"
+    )
+    ask(coprocess, "AXFR\t4\tzone.example")
+    before = heap_kb()
+    assert len(ask(coprocess, "AXFR\t9\tlarge.example")) == 5001  # about 280 KiB of answer
+    assert heap_kb() - before < 64
+
+
 def test_axfr_false_fails(coprocess):
     assert_fails(ask(coprocess, "AXFR\t4\tmissing.example"), "dns_list returned false")
 

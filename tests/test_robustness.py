@@ -307,14 +307,25 @@ def test_eof_runs_dns_deinit_and_exits_0(tmp_path):
     assert marker.read_text() == "deinit 2"
 
 
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process so far, in clock ticks (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 @pytest.mark.parametrize("busy", [False, True])
 def test_sigterm_exits_cleanly(busy):
     # busy: in a hook that never returns, with the runaway limit off
     with Lua2Pipe(HOSTILE, "--max-query-ms", "0") as coprocess:
         assert coprocess.ask(q("a.example.org")) == echo("a.example.org")
         if busy:
+            spinning_from = cpu_ticks(coprocess.pid) + 5  # the hook has burnt 5 ticks of CPU
             coprocess.send(q("spin.example.org") + "\n")
-            time.sleep(0.1)
+            deadline = time.monotonic() + 10
+            while cpu_ticks(coprocess.pid) < spinning_from:
+                assert time.monotonic() < deadline, "the spin hook never ran"
+                time.sleep(0.01)
         started = time.monotonic()
         coprocess.process.send_signal(signal.SIGTERM)
         assert coprocess.wait(2) == 0
