@@ -666,7 +666,7 @@ function M.answer_capped(line)
   local ok, answer, why, zone_walk = pcall(M.answer, line)
   local full = answer ~= false and M.heap_full()
   if ok and not full then
-    if answer then return answer end -- one value: lupa turns several into a tuple
+    if answer ~= nil then return answer end -- text or false, alone: lupa turns several into a tuple
     return answer, why, zone_walk
   end
   zone_walk = fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"

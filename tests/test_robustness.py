@@ -150,6 +150,16 @@ def test_memory_cap_fails_the_question_and_keeps_the_state():
         assert count(coprocess) == before + 2  # the same state, still serving
 
 
+def test_memory_cap_leaves_lines_python_answers_alone():
+    # CMD, an empty line and an unknown tag are handed back by the dispatcher for Python to answer
+    with Lua2Pipe(HOSTILE, "--max-memory", "32") as coprocess:
+        coprocess.send("CMD\tversion\n")
+        assert coprocess.answer(cmd=True)[0].startswith(b"lua2pipe ")
+        assert_fails(coprocess.ask(""), "malformed question: empty line")
+        assert_fails(coprocess.ask("BOGUS\tx"), "unknown question 'BOGUS'")
+        assert coprocess.ask(q("after.example.org")) == echo("after.example.org")
+
+
 def test_without_the_cap_the_same_hook_succeeds():
     # what makes the test above meaningful: hog allocates 256 MB and returns
     with Lua2Pipe(HOSTILE) as coprocess:
