@@ -510,7 +510,8 @@ class Coprocess:
         if line is None:
             return False
         fields = line.split(b"\t")
-        abi = int(fields[1]) if len(fields) == 2 and fields[0] == b"HELO" and fields[1].isdigit() else 0
+        version = fields[1] if len(fields) == 2 and fields[0] == b"HELO" else b""
+        abi = int(version) if version.isdigit() and len(version) <= 3 else 0
         if abi not in ABI_VERSIONS:
             self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
             self.write(b"FAIL\n")

@@ -271,6 +271,16 @@ def test_names_with_control_bytes_are_escaped(hostile):
     )
 
 
+def test_a_handshake_with_a_huge_version_is_refused():
+    # int() of more than 4,300 digits raises ValueError
+    with Lua2Pipe(HOSTILE, abi=None) as coprocess:
+        coprocess.send("HELO\t" + "5" * 5000 + "\n")
+        assert coprocess.readline() == b"FAIL"
+        coprocess.close_stdin()
+        assert coprocess.wait(5) == 1
+        assert "Traceback" not in coprocess.stderr_text()
+
+
 # -- script load failures: one log line with file:line, HELO answered FAIL, questions LOG + FAIL
 
 
