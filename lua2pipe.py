@@ -206,20 +206,22 @@ class Script:
             }
         )
         environment.install(host, lua_globals)
+        before_script = self.lua.eval(
+            "function(G) local copy = {} for k, v in pairs(G) do copy[k] = v end return copy end"
+        )(lua_globals)
+        # Before the script runs, so the dispatcher holds the standard library as it was: a script
+        # may assign over table, string or load without breaking lua2pipe.
+        self.dispatch = self._chunk(lua_dir, "dispatch.lua")(environment, lua_globals, before_script)
         try:
             with open(path, "rb") as script_file:
                 source = script_file.read()
         except OSError as exc:
             raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
         chunk_name = b"@" + os.fsencode(path)
-        before_script = self.lua.eval(
-            "function(G) local copy = {} for k, v in pairs(G) do copy[k] = v end return copy end"
-        )(lua_globals)
         try:
             self._run_chunk(self._load_chunk(source, chunk_name))
         except self.LuaError as exc:
             raise ScriptError(_lua_message(exc)) from None
-        self.dispatch = self._chunk(lua_dir, "dispatch.lua")(environment, lua_globals, before_script)
         if max_memory_mb:  # keep room for what lupa allocates outside protected calls (dispatch.lua)
             self.dispatch.set_memory_limit(max_memory_mb * 1024 - max(1024, max_memory_mb * 64))
         try:

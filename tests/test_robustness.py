@@ -313,6 +313,15 @@ def test_script_load_failure_is_one_log_line_and_fail(script, where):
             assert "broken_init.lua:4: dns_init cannot connect" in lines[0]
 
 
+def test_a_script_that_assigns_over_the_standard_library_is_served():
+    with Lua2Pipe(SCRIPTS / "clobbers_stdlib.lua") as coprocess:
+        assert coprocess.banner.startswith(b"OK\t")
+        assert coprocess.ask(q("a.example.org"))[0].endswith('"still served"')
+        coprocess.send("CMD\tanswer\n")
+        assert coprocess.answer(cmd=True) == [b"42", b"END"]
+        assert coprocess.close() == 0
+
+
 # -- lifecycle
 
 
