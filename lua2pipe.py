@@ -416,7 +416,9 @@ class Coprocess:
 
     ``script`` is the loaded script, or the :class:`ScriptError` that prevented loading: then
     HELO answers FAIL and every question answers LOG + FAIL naming the error, so pdns's log
-    says why instead of timing out. ``resume_abi`` continues a session after a restart (no HELO).
+    says why instead of timing out. ``script_path`` and ``script_options`` (keyword arguments of
+    :class:`Script`) are how CMD ``reload`` loads it again, even after a failed start.
+    ``resume_abi`` continues a session after a restart (no HELO).
     """
 
     def __init__(
@@ -432,6 +434,8 @@ class Coprocess:
         resume_abi: int = 0,
         pending: bytes = b"",
         recorder: Recorder | None = None,
+        script_path: str | None = None,
+        script_options: dict[str, Any] | None = None,
     ) -> None:
         self.use_script(script)
         self.reader = LineReader(input_fd, pending)
@@ -443,7 +447,7 @@ class Coprocess:
         self.failures = 0
         self.latencies: deque[float] = deque(maxlen=10000)
         self.started = time.monotonic()
-        self.commands = Commands(self)
+        self.commands = Commands(self, script_options, script_path)
         # Shared with the watchdog: the question in hand and when it started (0.0: none), and
         # the lock that makes "answer it" happen once, by the loop or by the watchdog.
         self.in_hand = b""
@@ -842,13 +846,16 @@ class Commands:
     ``coprocess`` provides ``script``, ``abi``, ``log``, ``questions``, ``failures``,
     ``latencies`` (seconds, most recent last) and ``started`` (``time.monotonic()``).
     ``script_options`` are the keyword arguments ``reload`` passes to :class:`Script` (``lua``,
-    ``max_memory_mb``); by default they are taken from the running script.
+    ``max_memory_mb``) and ``script_path`` the script it loads; by default both are taken from
+    the running script.
     """
 
-    def __init__(self, coprocess: Any, script_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, coprocess: Any, script_options: dict[str, Any] | None = None, script_path: str | None = None
+    ) -> None:
         self.coprocess = coprocess
         self.script_options = dict(script_options or {})
-        self.script_path: str | None = getattr(coprocess.script, "path", None)
+        self.script_path: str | None = script_path or getattr(coprocess.script, "path", None)
         self.reloads = 0
         self.builtins: dict[str, tuple[Callable[[str], str], str]] = {
             "help": (self.help, "help: list the commands"),
@@ -1987,6 +1994,8 @@ def serve_main(argv: list[str]) -> int:
         pending=pending,
         restart_argv=[*interpreter, *program, *argv[:resume_index]],
         recorder=recorder,
+        script_path=args.script,
+        script_options={"lua": args.lua, "max_memory_mb": args.max_memory},
     )
     try:
         return coprocess.serve()

@@ -480,10 +480,10 @@ def test_script_not_loaded(tmp_path):
     assert commands.execute(b"keys example.com") == (2, "error: script not loaded: boom")
     assert commands.execute(b"version")[1] == f"lua2pipe {lua2pipe.VERSION}, script not loaded"
     assert commands.execute(b"reload") == (2, "error: reload: the script's path is unknown")
-    # Once the path is known (it is for a coprocess), reload recovers a script that failed.
+    # Given the path (lua2pipe SCRIPT passes it on), reload recovers a script that failed.
     good = tmp_path / "good.lua"
     shutil.copy(HOOKS, good)
-    commands.script_path = str(good)
+    commands = lua2pipe.Commands(host, script_path=str(good))
     status, line = commands.execute(b"reload")
     assert status == 0 and line.startswith("reloaded")
     assert commands.execute(b"echo x") == (0, "echo:x")

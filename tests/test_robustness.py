@@ -17,6 +17,8 @@ import dns.name
 import pytest
 from coprocess_client import HOSTILE, NO_PACKET, PDNS_TIMEOUT, SCRIPTS, AnswerTimeout, Lua2Pipe, q
 
+import lua2pipe
+
 pytestmark = pytest.mark.lua2pipe
 
 RUNAWAY_MS = 200
@@ -311,6 +313,22 @@ def test_script_load_failure_is_one_log_line_and_fail(script, where):
         assert where in lines[0]
         if script == "broken_init.lua":
             assert "broken_init.lua:4: dns_init cannot connect" in lines[0]
+
+
+def test_reload_recovers_a_script_that_failed_to_load_with_the_same_options(tmp_path):
+    script = tmp_path / "zone.lua"
+    script.write_text("this is not Lua\n")
+    with Lua2Pipe(script, "--lua", "5.1") as coprocess:
+        assert coprocess.banner == b"FAIL"
+        script.write_text((SCRIPTS / "clobbers_stdlib.lua").read_text())
+        coprocess.send("CMD\treload\n")
+        assert coprocess.answer(cmd=True)[0].startswith(b"reloaded " + str(script).encode())
+        coprocess.send("CMD\tversion\n")
+        assert coprocess.answer(cmd=True) == [
+            f"lua2pipe {lua2pipe.VERSION} Lua 5.1 {script}".encode(),
+            b"END",
+        ]
+        assert coprocess.ask(q("a.example.org"))[0].endswith('"still served"')
 
 
 def test_a_script_that_assigns_over_the_standard_library_is_served():
