@@ -700,7 +700,11 @@ class Watchdog:
         os.dup2(coprocess.reader.fd, 0)
         os.dup2(coprocess.output_fd, 1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-        os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
+        try:
+            os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
+        except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
+            coprocess.log(2, "cannot restart after a runaway hook", error=str(exc))
+            os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------

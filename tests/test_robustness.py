@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import dns.name
@@ -107,6 +109,29 @@ def test_runaway_hook_is_answered_in_time_then_a_fresh_state_answers(question):
         assert coprocess.process.poll() is None  # ...in the same process (pdns keeps its pipe)
         assert coprocess.ask(q("after.example.org")) == echo("after.example.org")
         assert "runaway hook" in coprocess.stderr_text(0.1)
+
+
+def test_runaway_answers_then_exits_when_it_cannot_restart():
+    # the interpreter gone (an upgrade underneath): no second answer, an exit pdns notices
+    program = (
+        "import sys, lua2pipe\n"
+        "protocol_in, protocol_out = lua2pipe.private_protocol_streams()\n"
+        "script = lua2pipe.Script(sys.argv[1])\n"
+        "script.set_abi(5)\n"
+        f"lua2pipe.Coprocess(script, protocol_in, protocol_out, resume_abi=5, max_query_ms={RUNAWAY_MS},\n"
+        "    restart_argv=['/nonexistent/python']).serve()\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", program, str(HOSTILE)],
+        input=(q("spin.example.org") + "\n").encode(),
+        capture_output=True,
+        timeout=PDNS_TIMEOUT + 5,
+        check=False,
+    )
+    assert process.stdout.startswith(b"LOG\thook still running after 200 ms")
+    assert process.stdout.endswith(b"\nFAIL\n") and process.stdout.count(b"\n") == 2
+    assert process.returncode == 1
+    assert b"cannot restart after a runaway hook" in process.stderr
 
 
 def test_runaway_hands_over_the_questions_already_sent():
