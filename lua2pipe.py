@@ -106,10 +106,9 @@ class Log:
     ``level`` is pdns's ``loglevel``: events above it are not written, as in pdns.
     """
 
-    def __init__(self, level: int = 4, json: bool = False, stream: Any = None) -> None:
+    def __init__(self, level: int = 4, json: bool = False) -> None:
         self.level = level
         self.json = json
-        self.stream = stream
         self._logger: Any = None
 
     def _configure(self) -> Any:
@@ -129,7 +128,7 @@ class Log:
             else structlog.processors.LogfmtRenderer(key_order=["level", "event"], drop_missing=True)
         )
         return structlog.wrap_logger(
-            structlog.PrintLogger(self.stream or sys.stderr),
+            structlog.PrintLogger(sys.stderr),
             processors=[clean, structlog.processors.TimeStamper(fmt="iso"), renderer],
             context_class=dict,
         )
@@ -322,10 +321,17 @@ def log_line(reason: str | bytes) -> bytes:
     return b"LOG\t" + (reason or b"error") + b"\n"
 
 
+def helo_abi(fields: list[bytes]) -> int:
+    """The pipe ABI a ``HELO`` line's fields ask for; 0 for anything else (a version of more
+    than three digits included: int() refuses thousands of them)."""
+    version = fields[1] if len(fields) == 2 and fields[0] == b"HELO" else b""
+    return int(version) if version.isdigit() and len(version) <= 3 else 0
+
+
 def is_zone_walk(fields: list[bytes]) -> bool:
     """Whether a question line's fields are a zone-walk SOA question (``Q name IN SOA -1 ...``),
-    the one question whose FAIL pdns follows by reading one more line (dispatch.lua decides the
-    same for the questions it answers)."""
+    the one question whose FAIL pdns follows by reading one more line. dispatch.lua applies the
+    same rule to the questions it parses; a line it cannot parse fails without END."""
     return len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
 
 
@@ -371,8 +377,6 @@ class LineReader:
             chunk = os.read(self.fd, READ_SIZE)
             if not chunk:  # EOF: what is left is the last line, without its newline
                 self.buffer, self.position = b"", 0
-                if searched - start > MAX_LINE:
-                    raise _line_too_long()
                 return buffer[start:] or None
             buffer = buffer[start:] + chunk
             end = buffer.find(b"\n", searched - start)
@@ -515,9 +519,7 @@ class Coprocess:
             line = b""
         if line is None:
             return False
-        fields = line.split(b"\t")
-        version = fields[1] if len(fields) == 2 and fields[0] == b"HELO" else b""
-        abi = int(version) if version.isdigit() and len(version) <= 3 else 0
+        abi = helo_abi(line.split(b"\t"))
         if abi not in ABI_VERSIONS:
             self.log(3, "expected HELO with a pipe ABI from 1 to 5", line=line)
             self.write(b"FAIL\n")
@@ -538,8 +540,8 @@ class Coprocess:
 
     def banner(self) -> bytes:
         script = self.script
-        version = script.version if isinstance(script, Script) else "script not loaded"
-        return f"OK\tlua2pipe {VERSION} ({version}) serving {script.path}\n".encode(
+        assert isinstance(script, Script)  # a load error answers HELO with FAIL
+        return f"OK\tlua2pipe {VERSION} ({script.version}) serving {script.path}\n".encode(
             "utf-8", "backslashreplace"
         )
 
@@ -609,7 +611,8 @@ class Coprocess:
         if fields[0] == "Q" and len(fields) > 4:
             hook, arguments = "lookup", {"qtype": fields[3], "qname": fields[1], "domain_id": fields[4]}
         else:
-            hook, arguments = "list", {"zone": fields[2] if len(fields) > 2 else "", "domain_id": fields[1:2]}
+            zone, domain_id = (fields[2] if len(fields) > 2 else ""), (fields[1] if len(fields) > 1 else "")
+            hook, arguments = "list", {"zone": zone, "domain_id": domain_id}
         event = f"[lua2] {hook}" if "result" in outcome else f"[lua2] {hook} failed"
         self.log(6, event, force=True, **arguments, **outcome)
 
@@ -912,14 +915,17 @@ class Commands:
             self.coprocess.log(3, "CMD failed", command=command, error=repr(exc))
             return 2, f"error: {_one_line(type(exc).__name__ + ': ' + str(exc))}"
 
-    def _execute(self, command: str) -> str:
-        # As native lua2: split at the first space or tab; the rest, after exactly one
-        # separator, is the argument.
+    @staticmethod
+    def _first_word(command: str) -> tuple[str, str]:
+        """As native lua2: the text up to the first space or tab, and the rest after exactly one
+        separator (the argument)."""
         separator = min((i for i in (command.find(" "), command.find("\t")) if i >= 0), default=-1)
-        word, argument = (command, "") if separator < 0 else (command[:separator], command[separator + 1 :])
+        return (command, "") if separator < 0 else (command[:separator], command[separator + 1 :])
+
+    def _execute(self, command: str) -> str:
+        word, argument = self._first_word(command)
         if word == "lua2pipe":  # the built-in, even when the script defines a function so named
-            inner = argument.strip()
-            name, _, rest = inner.partition(" ")
+            name, rest = self._first_word(argument.strip())
             if name not in self.builtins:
                 raise CommandError(f"lua2pipe {name!r} is not a built-in command (try help)")
             return self.builtins[name][0](rest)
@@ -931,8 +937,7 @@ class Commands:
             return self.builtins[word][0](argument)
         if not word:
             raise CommandError("empty command (try help)")
-        if isinstance(script, ScriptError):
-            raise CommandError(f"script not loaded: {script}")
+        script = self._script()
         if not script_function:
             raise CommandError(
                 f"unknown command {word!r}: neither a lua2pipe command nor a "
@@ -1477,16 +1482,15 @@ def _frame_sizes(questions: list[bytes], answers: list[bytes]) -> list[int]:
         start = position
         if fields[0] == b"HELO":
             position = min(position + 1, len(answers))
-            abi = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else 0
+            abi = helo_abi(fields)
         else:
             ends = (b"END",) if fields[0] == b"CMD" and abi >= 5 else (b"END", b"FAIL")
             while position < len(answers):
                 position += 1
                 if answers[position - 1] in ends:
                     break
-            zone_walk = len(fields) > 4 and fields[0] == b"Q" and fields[3:5] == [b"SOA", b"-1"]
             if (
-                zone_walk
+                is_zone_walk(fields)
                 and answers[position - 1 : position] == [b"FAIL"]
                 and answers[position : position + 1] == [b"END"]
             ):
@@ -1553,14 +1557,12 @@ class ReplayResult:
         report: str = "",
         xfail: str | None = None,
         output: bytes = b"",
-        stderr: bytes = b"",
     ) -> None:
         self.path = path
         self.passed = passed
         self.report = report
         self.xfail = xfail
         self.output = output
-        self.stderr = stderr
 
 
 def replay_transcript(
@@ -1628,7 +1630,7 @@ def replay_transcript(
                 *(f"  {line}" for line in tail if any(tail)),
             ]
         )
-    return ReplayResult(path, not problems, report, transcript.xfail, output, stderr)
+    return ReplayResult(path, not problems, report, transcript.xfail, output)
 
 
 def transcript_xfail(path: str | os.PathLike[str]) -> str | None:
@@ -2100,12 +2102,14 @@ def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
     return True, None
 
 
-def _print_zone(records: list[_Record], keep: Callable[[_Record], str | None] = lambda _r: None) -> int:
-    """Prints records as zone-file lines; returns how many have invalid content. ``keep`` gives
-    the reason pdns would not serve a record (printed as a comment), or None."""
+def _print_zone(
+    records: list[_Record], drop_reason: Callable[[_Record], str | None] = lambda _r: None
+) -> int:
+    """Prints records as zone-file lines; returns how many have invalid content. ``drop_reason``
+    gives the reason pdns would not serve a record (printed as a comment), or None."""
     invalid = 0
     for record in records:
-        dropped = keep(record)
+        dropped = drop_reason(record)
         valid, note = check_content(record.type, record.content)
         if dropped:
             print(f"; {dropped}:\n; {record.zone_line()}")

@@ -346,6 +346,8 @@ def test_stats(coprocess):
     assert float(stats["uptime_seconds"]) >= 0
     document = json.loads(cmd(coprocess, "lua2pipe stats --json")[0])
     assert document["result"]["latency_p99_ms"] == 99.0
+    tab_separated = json.loads(cmd(coprocess, "lua2pipe stats\t--json")[0])  # a tab separates too
+    assert tab_separated["result"]["latency_p99_ms"] == 99.0
 
 
 def test_stats_without_samples(coprocess):
