@@ -240,10 +240,11 @@ class Script:
         """Tells the dispatcher which answer layout pdns asked for in HELO."""
         self.dispatch.set_abi(abi)
 
-    def deinit(self) -> str | None:
-        """Runs ``dns_deinit``; returns the error message if it failed."""
+    def deinit(self) -> None:
+        """Runs ``dns_deinit``; a failure is logged."""
         why = self.dispatch.deinit()
-        return why.decode("utf-8", "backslashreplace") if why else None
+        if why:
+            self.log(3, "dns_deinit failed", error=why.decode("utf-8", "backslashreplace"))
 
     # Callbacks the environment calls (host table of environment.lua).
 
@@ -508,9 +509,7 @@ class Coprocess:
 
     def _deinit(self) -> None:
         if isinstance(self.script, Script):
-            why = self.script.deinit()
-            if why:
-                self.log(3, "dns_deinit failed", error=why)
+            self.script.deinit()
 
     def _handshake(self) -> bool:
         try:
@@ -736,9 +735,12 @@ _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def _field(value: Any) -> str:
-    """One ``key=value`` value: bare when unambiguous, else a JSON string (quotes, escapes)."""
+    """One ``key=value`` value: bare when unambiguous, else a JSON string (quotes, escapes);
+    ``-`` for None (no value)."""
     import json
 
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -1012,7 +1014,7 @@ class Commands:
             pairs.append(("script_error", str(script)))
         pairs.append(("reloads", self.reloads))
         result = dict(pairs)
-        lines = [f"{key}={'-' if value is None else _field(value)}" for key, value in pairs]
+        lines = [f"{key}={_field(value)}" for key, value in pairs]
         return self._render(result, [], "--json" in flags, lines)
 
     def reload(self, argument: str) -> str:
@@ -1041,9 +1043,7 @@ class Commands:
         self.script_path = path
         self.reloads += 1
         if isinstance(old, Script):
-            why = old.deinit()
-            if why:
-                host.log(3, "dns_deinit failed", error=why)
+            old.deinit()
         host.log(6, "script reloaded", script=path, load_ms=round(load_ms, 1))
         return f"reloaded {path} in {load_ms:.1f} ms; hooks: {' '.join(new.hooks)}"
 
@@ -1114,7 +1114,7 @@ class Commands:
                 "tag": tag,
                 "sha256": content_digest(key["content"]),
             }
-            lines.append(" ".join(f"{k}={'-' if v is None else _field(v)}" for k, v in described.items()))
+            lines.append(_fields(list(described.items())))
             if private:
                 described["content"] = key["content"]
                 lines.extend("  " + _one_line(line) for line in key["content"].splitlines() if line.strip())
