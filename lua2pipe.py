@@ -2126,6 +2126,10 @@ def _print_zone(
     return invalid
 
 
+#: The remote, local and real-remote fields of the lookups pdns makes for itself (no packet).
+NO_PACKET = (b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+
+
 def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
     """pdns's zone walk: SOA lookups (id -1, no packet) for name and each parent in turn; the
     first that answers an SOA is the zone, and its row's domain_id the zone id (the last SOA
@@ -2135,7 +2139,7 @@ def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
     current = dns.name.from_text(name)
     while True:
         text = current.to_text()
-        answer = script.dispatch.lookup(text.encode(), b"SOA", -1, b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+        answer = script.dispatch.lookup(text.encode(), b"SOA", -1, *NO_PACKET)
         records = _answer_records(answer, f"SOA lookup for {text}")
         others = [r for r in records if r.type != "SOA"]
         if others:
@@ -2220,7 +2224,7 @@ def query_main(argv: list[str]) -> int:
             print(f"; zone {found[0]} id {found[1]} (zone walk)")
             zone_id = found[1]
         if remote is None:  # no packet: what pdns sends for its own lookups
-            packet = (b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+            packet = NO_PACKET
         else:  # without ECS the real remote is the client's address as /32 or /128
             packet = (remote.encode(), (local or "0.0.0.0").encode(), ecs.encode() if ecs else None)
         answer = script.dispatch.lookup(args.name.encode(), qtype.encode(), zone_id, *packet)
@@ -2264,7 +2268,7 @@ def axfr_main(argv: list[str]) -> int:
     except Exception as exc:
         parser.error(f"invalid zone {args.zone!r}: {exc}")
     try:
-        answer = script.dispatch.lookup(zone.encode(), b"SOA", -1, b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
+        answer = script.dispatch.lookup(zone.encode(), b"SOA", -1, *NO_PACKET)
         soas = _answer_records(answer, f"SOA lookup for {zone}")
         if [r for r in soas if r.type != "SOA"]:
             raise CommandError(f"dns_lookup answered a non-SOA row to the SOA question for {zone}")
