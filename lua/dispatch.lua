@@ -21,10 +21,12 @@ local DNSName, QType = env.DNSName, env.QType
 local parse_name, is_name = DNSName.parse, DNSName.is
 local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.code_of, QType.name_of
 
-local concat, format = table.concat, string.format
+-- The standard library as it was before the script ran (the script may assign over any of it).
+local concat, sort, format = table.concat, table.sort, string.format
 local byte, find, sub = string.byte, string.find, string.sub
 local floor, huge, tonumber, tostring, type, pairs = math.floor, math.huge, tonumber, tostring, type, pairs
-local pcall, xpcall = pcall, xpcall
+local ipairs, pcall, xpcall, error, collectgarbage = ipairs, pcall, xpcall, error, collectgarbage
+local getinfo = debug.getinfo
 
 local M = {}
 
@@ -316,7 +318,10 @@ end
 -- elsewhere a table of pieces offers the same methods.
 local answer_buffer
 do
-  local has_buffer, buffer = pcall(require, "string.buffer")
+  -- Built into LuaJIT 2.1. PUC Lua is not asked: its require would search the module path, the
+  -- working directory included.
+  local has_buffer, buffer = false, nil
+  if jit then has_buffer, buffer = pcall(require, "string.buffer") end
   if has_buffer then
     answer_buffer = buffer.new()
   else
@@ -369,21 +374,23 @@ end
 
 local script_chunk -- the chunk name of the script, set by M.capture
 
+-- The innermost line of the script on the stack, as "file:line", and the file as Lua's messages
+-- name it (shortened when the path is long).
 local function script_position()
   for level = 3, 40 do
-    local info = debug.getinfo(level, "Sl")
+    local info = getinfo(level, "Sl")
     if not info then break end
     if info.source == script_chunk and info.currentline and info.currentline > 0 then
-      return info.short_src .. ":" .. info.currentline
+      return info.short_src .. ":" .. info.currentline, info.short_src
     end
   end
 end
 
 local function error_handler(message)
   local text = type(message) == "string" and message or describe(message)
-  if script_chunk and text:sub(1, #script_chunk - 1) ~= script_chunk:sub(2) then
-    local where = script_position()
-    if where then text = where .. ": " .. text end
+  local where, file = script_position()
+  if where and sub(text, 1, #file + 1) ~= file .. ":" then -- not already "file:line: ..."
+    text = where .. ": " .. text
   end
   return (text:gsub("[%z\1-\31]", " "))
 end
@@ -613,7 +620,7 @@ end
 local function script_defined(name)
   local fn = G[name]
   if type(fn) ~= "function" or fn == before_script[name] then return false end
-  local info = debug.getinfo(fn, "S")
+  local info = getinfo(fn, "S")
   return info.what ~= "C" and info.source:sub(1, 1) ~= "="
 end
 
@@ -627,7 +634,7 @@ function M.script_functions()
   for name in pairs(G) do
     if type(name) == "string" and script_defined(name) then names[#names + 1] = name end
   end
-  table.sort(names)
+  sort(names)
   return concat(names, " ")
 end
 
@@ -646,7 +653,7 @@ end
 -- would abort the process ("PANIC: unprotected error in call to Lua API"). So with a cap, each
 -- answer leaves the heap under the cap minus a reserve (collecting when over it); when live data
 -- alone is over, the state cannot be recovered: the question fails and asks for a fresh state.
-local soft_limit_kb = math.huge
+local soft_limit_kb = huge
 
 function M.set_memory_limit(kb)
   soft_limit_kb = kb
@@ -775,7 +782,7 @@ local function read_info(hook, zone, info, warnings)
         end
         out.masters[#out.masters + 1] = master
       end
-      table.sort(out.masters)
+      sort(out.masters)
       warnings[#warnings + 1] = format("%s: %s masters is a table, which native lua2 cannot read " ..
         "(it fails the whole info)", hook, zone_text)
     elseif not convertible(value) then
@@ -885,7 +892,7 @@ local function read_strings(what, value)
     end
     pairs_in_order[#pairs_in_order + 1] = { index, item }
   end
-  table.sort(pairs_in_order, function(a, b) return a[1] < b[1] end)
+  sort(pairs_in_order, function(a, b) return a[1] < b[1] end)
   local out = {}
   for i, pair in ipairs(pairs_in_order) do out[i] = pair[2] end
   return out
@@ -920,7 +927,7 @@ function M.cmd_all_metadata(zone_text)
     if not strings then return nil, why end
     list[#list + 1] = { tostring(kind), strings }
   end
-  table.sort(list, function(a, b) return a[1] < b[1] end)
+  sort(list, function(a, b) return a[1] < b[1] end)
   return list, {}
 end
 
@@ -978,7 +985,7 @@ function M.cmd_keys(zone_text)
     end
     ordered[#ordered + 1] = { to_integer(index), out }
   end
-  table.sort(ordered, function(a, b) return a[1] < b[1] end)
+  sort(ordered, function(a, b) return a[1] < b[1] end)
   local keys = {}
   for i, pair in ipairs(ordered) do keys[i] = pair[2] end
   return keys, warnings

@@ -64,7 +64,7 @@ local byte, char, find, format, gsub, sub, rep =
   string.byte, string.char, string.find, string.format, string.gsub, string.sub, string.rep
 local reverse = string.reverse
 local concat = table.concat
-local floor = math.floor
+local floor, huge = math.floor, math.huge
 local unpack = table.unpack or unpack
 local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset =
   select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset
@@ -190,7 +190,7 @@ end
 -- Number to integer the way lua_tointeger + a C cast do under LuaJIT:
 -- truncate toward zero, then wrap modulo 2^bits.
 local function wrap_integer(n, modulus)
-  if n ~= n or n == math.huge or n == -math.huge then
+  if n ~= n or n == huge or n == -huge then
     return 0
   end
   if n >= 0 then

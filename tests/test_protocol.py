@@ -229,6 +229,20 @@ def test_lua_error_names_the_script_line(coprocess):
     assert_fails(answer, f"dns_lookup failed: {SCRIPT}:", ": boom from the script")
 
 
+@pytest.mark.parametrize("lua", ["luajit", "5.4"])
+def test_lua_error_names_a_long_script_path_once(tmp_path, lua):
+    # Lua shortens a long path to "...tail" in its messages: the position is not added twice
+    script = tmp_path / ("d" * 70) / "long.lua"
+    script.parent.mkdir()
+    script.write_text('function dns_lookup() error("boom") end\n')
+    loaded = lua2pipe.Script(str(script), lua=lua)
+    loaded.set_abi(5)
+    coprocess = lua2pipe.Coprocess(loaded, *os.pipe(), resume_abi=5)
+    answer = ask(coprocess, q("x.example.org"))
+    assert_fails(answer, "dns_lookup failed: ...", "/long.lua:1: boom")
+    assert answer[0].count("long.lua") == 1
+
+
 def test_non_string_error_names_the_script_line(coprocess):
     assert_fails(ask(coprocess, q("boom_table.example.org")), f"{SCRIPT}:")
 

@@ -357,11 +357,20 @@ def test_reload_recovers_a_script_that_failed_to_load_with_the_same_options(tmp_
 
 
 def test_a_script_that_assigns_over_the_standard_library_is_served():
-    with Lua2Pipe(SCRIPTS / "clobbers_stdlib.lua") as coprocess:
+    script = SCRIPTS / "clobbers_stdlib.lua"
+    with Lua2Pipe(script, "--max-memory", "32") as coprocess:  # the cap's checks collect garbage
         assert coprocess.banner.startswith(b"OK\t")
         assert coprocess.ask(q("a.example.org"))[0].endswith('"still served"')
+        assert_fails(coprocess.ask(q("boom.example.org")), f"dns_lookup failed: {script}:7: boom")
         coprocess.send("CMD\tanswer\n")
         assert coprocess.answer(cmd=True) == [b"42", b"END"]
+        coprocess.send("CMD\tmetadata example.org\n")  # kinds sorted, values in the script's order
+        assert coprocess.answer(cmd=True) == [
+            b"ALSO-NOTIFY=192.0.2.2",
+            b"ALSO-NOTIFY=192.0.2.1",
+            b"SOA-EDIT=INCEPTION-INCREMENT",
+            b"END",
+        ]
         assert coprocess.close() == 0
 
 
