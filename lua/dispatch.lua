@@ -24,8 +24,11 @@ local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.c
 -- The standard library as it was before the script ran (the script may assign over any of it).
 local concat, sort, format = table.concat, table.sort, string.format
 local byte, find, sub = string.byte, string.find, string.sub
-local floor, huge, tonumber, tostring, type, pairs = math.floor, math.huge, tonumber, tostring, type, pairs
+local floor, huge, tonumber, tostring, type = math.floor, math.huge, tonumber, tostring, type
 local ipairs, pcall, xpcall, error, collectgarbage = ipairs, pcall, xpcall, error, collectgarbage
+-- A script's tables are walked with next, as native's lua_next walks them: a __pairs metamethod
+-- (honoured by pairs from Lua 5.2 on) is not called.
+local next = next
 local getinfo = debug.getinfo
 
 local M = {}
@@ -176,7 +179,7 @@ end
 local function read_row(index, row, record, warnings)
   record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
   record.domain_id, record.auth, record.scope = -1, true, 0
-  for key, value in pairs(row) do
+  for key, value in next, row do
     if not is_row_value(value, type(value)) then
       return bad(index, tostring(key), value, "a string, number, boolean, DNSName or QType")
     end
@@ -210,7 +213,9 @@ local function read_row(index, row, record, warnings)
       if type(value) == "string" then
         record.content = value
       elseif type(value) == "number" then
-        record.content = integer_text(to_integer(value))
+        local number = to_integer(value)
+        if number == nil then return bad(index, key, value, "a finite number") end
+        record.content = integer_text(number)
       else
         return bad(index, key, value, "a string or a number")
       end
@@ -348,13 +353,13 @@ local KEPT_BUFFER_BYTES = 65536
 local result_record = {} -- read_row's output, reused row after row (it sets every field)
 
 -- Renders a hook's result table into the answer text, or returns nil and the reason. Rows come
--- in `pairs` order, as native's lua_next gives them (the array part first, in order).
+-- in `next` order, as native's lua_next gives them (the array part first, in order).
 local function render_result(hook, result, on_row)
   if type(result) ~= "table" then
     return nil, format("%s returned %s, expected a table of rows", hook, describe(result))
   end
   local answer, warnings = answer_buffer:reset(), {}
-  for index, row in pairs(result) do
+  for index, row in next, result do
     if type(index) ~= "number" and to_integer(index) == nil then
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
     end
@@ -546,7 +551,8 @@ local function zone_id(text)
   return id
 end
 
-local fields = {}
+-- The fields of the line in hand, reused from line to line: only fields[1..field_count] are its.
+local fields, field_count = {}, 0
 local function split_fields(line)
   local count, start = 0, 1
   while true do
@@ -554,6 +560,7 @@ local function split_fields(line)
     count = count + 1
     if not tab then
       fields[count] = sub(line, start)
+      field_count = count
       return count
     end
     fields[count] = sub(line, start, tab - 1)
@@ -631,7 +638,7 @@ end
 -- The functions `CMD NAME ARGS` can call, space-separated and sorted.
 function M.script_functions()
   local names = {}
-  for name in pairs(G) do
+  for name in next, G do
     if type(name) == "string" and script_defined(name) then names[#names + 1] = name end
   end
   sort(names)
@@ -676,7 +683,7 @@ function M.answer_capped(line)
     if answer ~= nil then return answer end -- text or false, alone: lupa turns several into a tuple
     return answer, why, zone_walk
   end
-  zone_walk = fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
+  zone_walk = field_count >= 5 and fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
   if ok then
     why = format("Lua heap over --max-memory after a full collection (%d KB live)",
       floor(collectgarbage("count")))
@@ -745,7 +752,7 @@ local function read_info(hook, zone, info, warnings)
     zone = zone_text, id = -1, kind = "native", serial = 0, notified_serial = 0, last_check = 0,
     account = "", masters = {},
   }
-  for key, value in pairs(info) do
+  for key, value in next, info do
     local where = format("%s: %s %s value %s", hook, zone_text, tostring(key), (describe(value)))
     if type(value) == "boolean" then
       return nil, where .. " is a boolean; native lua2 cannot read one here (bad_get)"
@@ -775,7 +782,7 @@ local function read_info(hook, zone, info, warnings)
       out.account = tostring(value)
     elseif key == "masters" then
       if type(value) ~= "table" then return nil, where .. " is not a table of addresses" end
-      for _, master in pairs(value) do
+      for _, master in next, value do
         if type(master) ~= "string" then
           return nil, format("%s: %s masters entry %s is not a string", hook, zone_text,
             (describe(master)))
@@ -803,7 +810,7 @@ local function soa_info(zone, warnings)
     return nil, format("dns_lookup returned %s, expected a table of rows", (describe(result)))
   end
   local found, record = nil, {}
-  for index, row in pairs(result) do
+  for index, row in next, result do
     if to_integer(index) == nil or type(row) ~= "table" then
       return nil, format("dns_lookup result has %s = %s; rows must be tables in an array",
         (describe(index)), (describe(row)))
@@ -860,7 +867,7 @@ function M.cmd_all_domains()
       " (native accepts neither false nor nil)", (describe(result)))
   end
   local list, warnings = {}, {}
-  for key, info in pairs(result) do
+  for key, info in next, result do
     if not is_name(key) then
       return nil, format("dns_get_all_domains result key %s is a %s, not a DNSName: native lua2 " ..
         "needs newDN(...) keys", (describe(key)), type(key))
@@ -880,7 +887,7 @@ local function read_strings(what, value)
     return nil, format("%s is %s, expected an array of strings", what, (describe(value)))
   end
   local pairs_in_order = {}
-  for key, item in pairs(value) do
+  for key, item in next, value do
     local index = to_integer(key)
     if index == nil then
       return nil, format("%s has key %s; values must be in an array", what, (describe(key)))
@@ -917,7 +924,7 @@ function M.cmd_all_metadata(zone_text)
       (describe(result)))
   end
   local list = {}
-  for kind, values in pairs(result) do
+  for kind, values in next, result do
     if type(kind) ~= "string" and type(kind) ~= "number" then
       return nil, format("dns_get_all_domain_metadata result key %s is not a kind name",
         (describe(kind)))
@@ -943,14 +950,14 @@ function M.cmd_keys(zone_text)
       (describe(result)))
   end
   local ordered, warnings = {}, {}
-  for index, key in pairs(result) do
+  for index, key in next, result do
     if to_integer(index) == nil or type(key) ~= "table" then
       return nil, format("dns_get_domain_keys result has %s = %s; keys must be tables in an array",
         (describe(index)), (describe(key)))
     end
     local out = { id = 0, flags = 0, active = false, published = true, content = "" }
     local seen = {}
-    for field, value in pairs(key) do
+    for field, value in next, key do
       local expected = KEY_FIELDS[field]
       local where = format("dns_get_domain_keys key %s: %s value %s", tostring(index),
         tostring(field), (describe(value)))
@@ -1010,12 +1017,12 @@ function M.cmd_nsec(id, name_text)
       (describe(result)))
   end
   local count, out = 0, {}
-  for _ in pairs(result) do count = count + 1 end
+  for _ in next, result do count = count + 1 end
   if count ~= 3 then
     return nil, format("%s result has %d entries, expected exactly unhashed, before and after " ..
       "(native: Invalid result, expected array with 3 items; pdns gets false)", hook, count)
   end
-  for key, value in pairs(result) do
+  for key, value in next, result do
     if not NSEC_KEYS[key] then
       return nil, format("%s result has unexpected key %s (native: Invalid result, unexpected " ..
         "key; pdns gets false)", hook, (describe(key)))

@@ -68,6 +68,7 @@ local floor, huge = math.floor, math.huge
 local unpack = table.unpack or unpack
 local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset =
   select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset
+local next = next -- walks a script's table as native's lua_next does (no __pairs)
 
 local TWO16 = 65536
 local TWO24 = 16777216
@@ -267,7 +268,7 @@ function ARG.masks(v)
     return nil, CXX.masks
   end
   local list, n = {}, 0
-  for k, item in pairs(v) do
+  for k, item in next, v do
     local key = ARG.uint(k)
     local str = ARG.string(item)
     if key == nil or str == nil then

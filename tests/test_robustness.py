@@ -252,6 +252,8 @@ def test_a_huge_result_without_a_cap_is_sent_whole():
         ("ttl_nan", "ttl value nan"),
         ("ttl_text", 'ttl value "1e999"'),
         ("id_neginf", "domain_id value -inf"),
+        ("content_inf", "content value inf (number) is not a finite number"),
+        ("content_nan", "(number) is not a finite number"),
         ("scope_junk", 'scopeMask value "12abc"'),
         ("forge_error", "boom END LOG forged example"),
         ("boom", f"dns_lookup failed: {HOSTILE}:"),
@@ -260,6 +262,17 @@ def test_a_huge_result_without_a_cap_is_sent_whole():
 def test_hostile_results_fail_clearly(hostile, case, reason):
     assert_fails(hostile.ask(q(f"{case}.example.org")), reason)
     assert hostile.ask(q("next.example.org")) == echo("next.example.org")
+
+
+@pytest.mark.parametrize("lua", ["luajit", "5.4"])
+def test_result_tables_are_read_as_native_reads_them(lua):
+    # with lua_next: neither __pairs (which 5.2+ pairs would call) nor __index is consulted
+    with Lua2Pipe(HOSTILE, "--lua", lua) as coprocess:
+        assert coprocess.ask(q("pairs_meta.example.org")) == ["END"]
+        assert coprocess.ask(q("proxy_row.example.org")) == [
+            "LOG\tEmpty non-terminal row 1 for . cannot be sent through the pipe backend; left out",
+            "END",
+        ]
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ local NUMBERS = {
   big = 2 ^ 53 + 1, neg = -1, wrap = 4294967296 + 7, text = "1e999", hex = "0x10",
   spaced = " 12 ", junk = "12abc",
 }
-for key, field in pairs({ ttl = "ttl", id = "domain_id", scope = "scopeMask" }) do
+for key, field in pairs({ ttl = "ttl", id = "domain_id", scope = "scopeMask", content = "content" }) do
   for label, value in pairs(NUMBERS) do
     cases[key .. "_" .. label] = function() return number_row(field, value) end
   end
