@@ -131,7 +131,7 @@ local function is_row_value(value, kind)
 end
 
 local function describe(value)
-  if type(value) == "string" then return format("%q", value):gsub("\\\n", "\\n") end
+  if type(value) == "string" then return (format("%q", value):gsub("\\\n", "\\n")) end
   return tostring(value)
 end
 
@@ -148,7 +148,7 @@ local plain_names, plain_names_size = {}, 0
 
 local PLAIN_NAME_BYTE = {} -- letters, digits, "-", "_" and "*"
 for code = 0, 255 do
-  PLAIN_NAME_BYTE[code] = string.char(code):find("[%w%-_%*]") ~= nil
+  PLAIN_NAME_BYTE[code] = string.char(code):find("[0-9A-Za-z_*-]") ~= nil -- %w follows the locale
 end
 
 local function plain_name_text(text)
@@ -548,7 +548,7 @@ local function zone_id(text)
   end
   local id = tonumber(text)
   if id < -2147483648 or id > 2147483647 then return nil end
-  return id
+  return id + 0 -- "-0" is 0 (a float -0 on LuaJIT and 5.1, not on 5.3)
 end
 
 -- The fields of the line in hand, reused from line to line: only fields[1..field_count] are its.
@@ -598,30 +598,6 @@ end
 -- backend-cmd, as native lua2 does it: the first word names a function the script defined, which
 -- is called with the rest of the text as one string; its result is converted to a string.
 
-function M.call_script_function(name, argument)
-  local fn = G[name]
-  if type(fn) ~= "function" or fn == before_script[name] then
-    return nil, name .. "not found"
-  end
-  local ok, result = call(name, fn, argument)
-  if not ok then return nil, result end
-  if type(result) == "number" then result = tostring(result) end
-  if type(result) ~= "string" then
-    return nil, format("%s returned %s, expected a string", name, describe(result))
-  end
-  return result
-end
-
--- ---------------------------------------------------------------------------------------------
--- CMD built-ins (lua2pipe.py, section CMD): the hooks pdns never calls through the pipe. Each
--- cmd_* function reads the hook's result the way native lua2 reads it (upstream's rules where
--- 4.7.3 is stricter, as for rows) and returns it normalised into plain tables of strings,
--- numbers and booleans for Python to format, as two values:
---   result, warnings   the normalised result and an array of warning strings
---   false, reason      the hook answered false/true: "not found or not supported"
---   nil, reason        the hook is missing or raised, or its result breaks the contract
--- Reasons are one line (error_handler removes control bytes).
-
 -- Which script functions `CMD NAME ARGS` may call: Lua functions the script defined (not C
 -- functions such as os.execute or dofile, even under another name, nor the environment's).
 local function script_defined(name)
@@ -631,9 +607,7 @@ local function script_defined(name)
   return info.what ~= "C" and info.source:sub(1, 1) ~= "="
 end
 
-function M.is_script_function(name)
-  return script_defined(name)
-end
+M.is_script_function = script_defined
 
 -- The functions `CMD NAME ARGS` can call, space-separated and sorted.
 function M.script_functions()
@@ -645,11 +619,20 @@ function M.script_functions()
   return concat(names, " ")
 end
 
--- native lua2's backend-cmd for a function the script defined; anything else is not callable.
+-- Anything but a function the script defined is "<name>not found", native's words (no space).
 function M.call_command(name, argument)
   if not script_defined(name) then return nil, name .. "not found" end
-  return M.call_script_function(name, argument)
+  local ok, result = call(name, G[name], argument)
+  if not ok then return nil, result end
+  if type(result) == "number" then result = tostring(result) end
+  if type(result) ~= "string" then
+    return nil, format("%s returned %s, expected a string", name, describe(result))
+  end
+  return result
 end
+
+-- ---------------------------------------------------------------------------------------------
+-- Memory: the heap size for CMD stats, and the cap of --max-memory.
 
 function M.memory_kb()
   return collectgarbage("count")
@@ -667,7 +650,7 @@ function M.set_memory_limit(kb)
 end
 
 -- Whether the heap is still over the soft limit after a full collection.
-function M.heap_full()
+local function heap_full()
   if collectgarbage("count") <= soft_limit_kb then return false end
   collectgarbage("collect")
   return collectgarbage("count") > soft_limit_kb
@@ -678,7 +661,7 @@ end
 -- can still be collected; restart asks Python for a fresh state when live data fills the heap.
 function M.answer_capped(line)
   local ok, answer, why, zone_walk = pcall(M.answer, line)
-  local full = answer ~= false and M.heap_full()
+  local full = answer ~= false and heap_full()
   if ok and not full then
     if answer ~= nil then return answer end -- text or false, alone: lupa turns several into a tuple
     return answer, why, zone_walk
@@ -694,6 +677,16 @@ function M.answer_capped(line)
   if full then why = why .. ": restarting with a fresh Lua state" end
   return nil, why, zone_walk, full
 end
+
+-- ---------------------------------------------------------------------------------------------
+-- CMD built-ins (lua2pipe.py, section CMD): the hooks pdns never calls through the pipe. Each
+-- cmd_* function reads the hook's result the way native lua2 reads it (upstream's rules where
+-- 4.7.3 is stricter, as for rows) and returns it normalised into plain tables of strings,
+-- numbers and booleans for Python to format, as two values:
+--   result, warnings   the normalised result and an array of warning strings
+--   false, reason      the hook answered false/true: "not found or not supported"
+--   nil, reason        the hook is missing or raised, or its result breaks the contract
+-- Python makes each reason and warning one line.
 
 local function hook_missing(name)
   return nil, name .. " missing: the script does not define it"

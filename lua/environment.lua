@@ -28,7 +28,7 @@ Known differences from native pdns (a script can see these):
     metatable with each value. getmetatable(a) == getmetatable(b) here.
   * Internal state lives in fields whose names start with "_" (dn._wire, ...);
     native gives nil for any unknown field. Scripts must not use them.
-  * #obj gives 0 on LuaJIT/5.1 (tables ignore __len there); native raises.
+  * #obj gives 0 (an object is a table with no array part and no __len); native raises.
   * tostring() of a cas, NetmaskGroup or DNSRecord gives "table: 0x...";
     native gives "userdata: 0x...".
   * pdnsrandom uses a seeded 48-bit LCG (host.random_seed), not a CSPRNG, and
