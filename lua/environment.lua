@@ -634,9 +634,13 @@ local function wire_labels(wire)
   return labels, n
 end
 
+-- Two names in wire form are equal ignoring ASCII case, as DNSName's == is.
+local function wires_equal(a, b)
+  return a == b or (#a == #b and ascii_lower(a) == ascii_lower(b))
+end
+
 local function names_equal(a, b)
-  local wa, wb = a._wire, b._wire
-  return wa == wb or (#wa == #wb and ascii_lower(wa) == ascii_lower(wb))
+  return wires_equal(a._wire, b._wire)
 end
 
 local function is_part_of(wire, parent)
@@ -654,7 +658,7 @@ local function is_part_of(wire, parent)
   while remaining >= plen do
     if remaining == plen then
       local tail = sub(wire, pos)
-      return tail == parent or ascii_lower(tail) == ascii_lower(parent)
+      return wires_equal(tail, parent)
     end
     local len = byte(wire, pos)
     if len == 0 then
@@ -765,8 +769,7 @@ function DNSName_methods.equal(self, text)
   if not wire then
     return nil, err
   end
-  local own = self._wire
-  return own == wire or (#own == #wire and ascii_lower(own) == ascii_lower(wire))
+  return wires_equal(self._wire, wire)
 end
 
 function DNSName_methods.canonCompare(self, other)
@@ -1742,10 +1745,9 @@ local function new_drr(qname, qtype_code, ttl, content, domain_id, auth)
 end
 
 local function drr_equal(a, b)
-  local qa, qb = a._qname, b._qname
   return a._qtype == b._qtype
     and a._ttl == b._ttl
-    and (qa == qb or (#qa == #qb and ascii_lower(qa) == ascii_lower(qb)))
+    and wires_equal(a._qname, b._qname)
     and ascii_lower(a._content) == ascii_lower(b._content)
 end
 
@@ -1754,8 +1756,7 @@ local function drr_less(a, b)
   if fast_name_less(a._qname, b._qname) then
     return true
   end
-  local qa, qb = a._qname, b._qname
-  if qa == qb or (#qa == #qb and ascii_lower(qa) == ascii_lower(qb)) then
+  if wires_equal(a._qname, b._qname) then
     return bytes_less(a._content, b._content)
   end
   return false
