@@ -780,8 +780,10 @@ function DNSName_methods.__lt(self, other)
   return fast_name_less(self._wire, other._wire)
 end
 
-local function name_tostring(self)
-  local text, err = wire_to_text(self._wire, true)
+local name_text = DNSName_methods.toString -- before the methods are bound for scripts
+
+local function name_tostring(self) -- tostring(name): the cached text, or the error raised
+  local text, err = name_text(self)
   if not text then
     error(err, 2)
   end
@@ -818,11 +820,11 @@ end
 
 M.DNSName = {
   parse = function(text)
-    local wire, err = parse_wire(text)
-    if not wire then
+    local name, err = new_dn(text)
+    if not name then
       error(err, 0)
     end
-    return setmetatable({ _wire = wire }, DNSName_mt)
+    return name
   end,
   is = function(v)
     return getmetatable(v) == DNSName_mt
@@ -934,6 +936,10 @@ local function make_qtype(code)
   return setmetatable({ _code = code }, QType_mt)
 end
 
+local function new_qtype(text)
+  return make_qtype(qtype_code_of(text))
+end
+
 QType_methods.getCode = bind(function(self)
   return self._code
 end, 1, ARG.QType)
@@ -942,9 +948,7 @@ QType_methods.getName = bind(function(self)
 end, 1, ARG.QType)
 
 M.QType = {
-  new = function(text)
-    return setmetatable({ _code = qtype_code_of(text) }, QType_mt)
-  end,
+  new = new_qtype,
   is = function(v)
     return getmetatable(v) == QType_mt
   end,
@@ -1733,9 +1737,9 @@ local function drr_zone_content(self)
   return content
 end
 
-local function new_drr(qname, qtype_code, ttl, content, domain_id, auth)
+local function new_drr(qname_wire, qtype_code, ttl, content, domain_id, auth)
   return setmetatable({
-    _qname = qname._wire,
+    _qname = qname_wire,
     _qtype = qtype_code,
     _ttl = ttl,
     _content = drr_content(qtype_code, content),
@@ -2000,15 +2004,8 @@ local function resolve(qname, qtype)
     if auth == nil then
       auth = true
     end
-    local code = floor(tonumber(row.type) or 0)
-    result[i] = setmetatable({
-      _qname = name,
-      _qtype = code,
-      _ttl = floor(tonumber(row.ttl) or 0),
-      _content = drr_content(code, row.content or ""),
-      _domain_id = -1,
-      _auth = auth,
-    }, DRR_mt)
+    result[i] = new_drr(name, floor(tonumber(row.type) or 0), floor(tonumber(row.ttl) or 0),
+      row.content or "", nil, auth)
     i = i + 1
     row = rows[i]
   end
@@ -2036,9 +2033,7 @@ end
 
 local GLOBALS = {
   newDN = bind(new_dn, 1, ARG.string),
-  newQType = bind(function(text)
-    return make_qtype(qtype_code_of(text))
-  end, 1, ARG.string),
+  newQType = bind(new_qtype, 1, ARG.string),
   newCA = bind(parse_ca, 1, ARG.string),
   newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.optional_uint16),
   newCAS = bind(function()
@@ -2051,7 +2046,7 @@ local GLOBALS = {
     if auth ~= nil then
       auth_flag = auth ~= 0
     end
-    return new_drr(qname, qtype_code_of(qtype), ttl, content, domain_id, auth_flag)
+    return new_drr(qname._wire, qtype_code_of(qtype), ttl, content, domain_id, auth_flag)
   end, 4, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.optional_int, ARG.optional_int),
   newDR = bind(new_dr, 5, ARG.DNSName, ARG.string, ARG.uint, ARG.string, ARG.int),
   pdnslog = bind(pdnslog, 1, ARG.string, ARG.optional_int),
