@@ -489,7 +489,7 @@ end
 
 -- Q: qname, qtype and id as pdns sent them; remote, local and real remote as far as the ABI has
 -- them (nil otherwise).
-function M.lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
+local function lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
   local ok, qname = pcall(parse_name, qname_text)
   if not ok then return nil, "malformed question: invalid qname: " .. error_handler(qname) end
   local qtype = new_qtype(qtype_text)
@@ -506,9 +506,10 @@ function M.lookup(qname_text, qtype_text, id, remote, local_address, real_remote
   if not ok then return nil, result end
   return render_result("dns_lookup", result, id == -1 and qtype:getCode() == 6 and remember_zone or nil)
 end
+M.lookup = lookup
 
 -- AXFR: the zone id, and the zone name from ABI 4 on.
-function M.list(id, zone_text)
+local function list_zone(id, zone_text)
   if not hooks.dns_list then return nil, "dns_list missing - cannot do AXFR" end
   local target
   if zone_text then
@@ -529,6 +530,7 @@ function M.list(id, zone_text)
   end
   return render_result("dns_list", result)
 end
+M.list = list_zone
 
 -- A question line, split and checked here rather than in Python: one crossing per question.
 
@@ -568,7 +570,7 @@ local function split_fields(line)
   end
 end
 
-function M.answer(line)
+local function answer_line(line)
   local count = split_fields(line)
   local tag = fields[1]
   if tag == "Q" then
@@ -578,7 +580,7 @@ function M.answer(line)
     if fields[3] ~= "IN" then return malformed("qclass '%s' is not IN", fields[3]) end
     local id = zone_id(fields[5])
     if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[5]) end
-    local answer, why = M.lookup(fields[2], fields[4], id, fields[6],
+    local answer, why = lookup(fields[2], fields[4], id, fields[6],
       abi >= 2 and fields[7] or nil, abi >= 3 and fields[8] or nil)
     if answer then return answer end
     return nil, why, fields[5] == "-1" and fields[4] == "SOA" -- as is_zone_walk in lua2pipe.py
@@ -589,10 +591,11 @@ function M.answer(line)
     end
     local id = zone_id(fields[2])
     if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[2]) end
-    return M.list(id, abi >= 4 and fields[3] or nil)
+    return list_zone(id, abi >= 4 and fields[3] or nil)
   end
   return false
 end
+M.answer = answer_line
 
 -- ---------------------------------------------------------------------------------------------
 -- backend-cmd, as native lua2 does it: the first word names a function the script defined, which
@@ -660,7 +663,7 @@ end
 -- while the result is read (outside the hook's own xpcall) is caught here, where the garbage
 -- can still be collected; restart asks Python for a fresh state when live data fills the heap.
 function M.answer_capped(line)
-  local ok, answer, why, zone_walk = pcall(M.answer, line)
+  local ok, answer, why, zone_walk = pcall(answer_line, line)
   local full = answer ~= false and heap_full()
   if ok and not full then
     if answer ~= nil then return answer end -- text or false, alone: lupa turns several into a tuple
@@ -873,6 +876,14 @@ function M.cmd_all_domains()
   return list, warnings
 end
 
+-- The values of {key, value} pairs in key order (an array's order, whatever lua_next gave).
+local function values_by_key(pairs_list)
+  sort(pairs_list, function(a, b) return a[1] < b[1] end)
+  local values = {}
+  for i, pair in ipairs(pairs_list) do values[i] = pair[2] end
+  return values
+end
+
 -- An array of strings as native reads it (vector<pair<int, string>>): integer keys, and string
 -- values (numbers are stringified). Returned in key order.
 local function read_strings(what, value)
@@ -892,10 +903,7 @@ local function read_strings(what, value)
     end
     pairs_in_order[#pairs_in_order + 1] = { index, item }
   end
-  sort(pairs_in_order, function(a, b) return a[1] < b[1] end)
-  local out = {}
-  for i, pair in ipairs(pairs_in_order) do out[i] = pair[2] end
-  return out
+  return values_by_key(pairs_in_order)
 end
 
 -- One metadata kind: an array of strings.
@@ -985,10 +993,7 @@ function M.cmd_keys(zone_text)
     end
     ordered[#ordered + 1] = { to_integer(index), out }
   end
-  sort(ordered, function(a, b) return a[1] < b[1] end)
-  local keys = {}
-  for i, pair in ipairs(ordered) do keys[i] = pair[2] end
-  return keys, warnings
+  return values_by_key(ordered), warnings
 end
 
 -- NSEC names (spec 2.7): exactly the three keys unhashed, before and after, each a DNSName or
