@@ -17,7 +17,7 @@
 local env, G, before_script = ...
 local abi = 5 -- the pipe ABI pdns asked for in HELO; see M.set_abi
 
-local DNSName, QType = env.DNSName, env.QType
+local DNSName, QType, number_text = env.DNSName, env.QType, env.number_text
 local parse_name, is_name = DNSName.parse, DNSName.is
 local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.code_of, QType.name_of
 
@@ -627,7 +627,7 @@ function M.call_command(name, argument)
   if not script_defined(name) then return nil, name .. "not found" end
   local ok, result = call(name, G[name], argument)
   if not ok then return nil, result end
-  if type(result) == "number" then result = tostring(result) end
+  if type(result) == "number" then result = number_text(result) end
   if type(result) ~= "string" then
     return nil, format("%s returned %s, expected a string", name, describe(result))
   end
@@ -775,7 +775,7 @@ local function read_info(hook, zone, info, warnings)
       if type(value) ~= "string" and type(value) ~= "number" then
         return nil, where .. " is not a string"
       end
-      out.account = tostring(value)
+      out.account = type(value) == "number" and number_text(value) or value
     elseif key == "masters" then
       if type(value) ~= "table" then return nil, where .. " is not a table of addresses" end
       for _, master in next, value do
@@ -897,7 +897,7 @@ local function read_strings(what, value)
       return nil, format("%s has key %s; values must be in an array", what, (describe(key)))
     end
     if type(item) == "number" then
-      item = tostring(item)
+      item = number_text(item)
     elseif type(item) ~= "string" then
       return nil, format("%s value %s is not a string", what, (describe(item)))
     end
@@ -931,9 +931,10 @@ function M.cmd_all_metadata(zone_text)
         (describe(kind)))
     end
     local strings
-    strings, why = read_strings("dns_get_all_domain_metadata " .. tostring(kind), values)
+    local kind_text = type(kind) == "number" and number_text(kind) or kind
+    strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
     if not strings then return nil, why end
-    list[#list + 1] = { tostring(kind), strings }
+    list[#list + 1] = { kind_text, strings }
   end
   sort(list, function(a, b) return a[1] < b[1] end)
   return list, {}

@@ -41,7 +41,8 @@ Known differences from native pdns (a script can see these):
     only) are not provided.
   * Numbers are converted the LuaJIT way on every Lua version: floats passed
     as integer parameters are truncated toward zero (Lua 5.3+ builds of pdns
-    would reject non-integral floats).
+    would reject non-integral floats), and a number read as a string is
+    "%.14g" (5.0 is "5", as lua_tolstring gives it on LuaJIT).
   * The escaped-name parser's "cs=<n>" state numbers are reconstructed from
     the ragel grammar (0 = invalid byte, 2 = trailing "\", 3/4 = one/two
     digits of a \DDD escape); the rest of that message matches.
@@ -205,12 +206,19 @@ end
 -- Converters: each returns the converted value, or nil and the C++ type name.
 local ARG = {}
 
+-- A number as native reads it into a string (lua_tolstring on LuaJIT: "%.14g"), on every Lua
+-- version: tostring gives "5.0" for a float on 5.3 and later.
+local function number_text(n)
+  return format("%.14g", n)
+end
+M.number_text = number_text
+
 function ARG.string(v)
   local t = type(v)
   if t == "string" then
     return v
   elseif t == "number" then
-    return tostring(v)
+    return number_text(v)
   end
   return nil, CXX.string
 end

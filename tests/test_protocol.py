@@ -317,6 +317,12 @@ def test_axfr_below_abi_4_uses_the_zone_walk_answer():
 # -- CMD
 
 
+@pytest.mark.parametrize(("argument", "text"), [("10", "5"), ("3", "1.5"), ("1e20", "5e+19")])
+def test_cmd_number_result_reads_as_native_reads_it(coprocess, argument, text):
+    # lua_tolstring on LuaJIT ("%.14g") on every runtime: not "5.0" on Lua 5.3+
+    assert ask(coprocess, f"CMD\thalf {argument}") == [text, "END"]
+
+
 def test_cmd_calls_a_script_function(coprocess):
     assert ask(coprocess, "CMD\techo hi  there") == ["echo:hi  there", "END"]
 

@@ -117,3 +117,4 @@ function dns_list(target, domain_id)
 end
 
 function echo(text) return "echo:" .. text end
+function half(text) return tonumber(text) / 2 end -- a float on Lua 5.3+, as every division is
