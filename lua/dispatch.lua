@@ -135,6 +135,11 @@ local function describe(value)
   return tostring(value)
 end
 
+-- A string, or a number as native reads it into a string.
+local function text_of(value)
+  return type(value) == "number" and number_text(value) or value
+end
+
 local function bad(index, key, value, expected)
   return nil, format("row %s: %s value %s (%s) is not %s", tostring(index), key, describe(value),
     type(value), expected)
@@ -627,7 +632,7 @@ function M.call_command(name, argument)
   if not script_defined(name) then return nil, name .. "not found" end
   local ok, result = call(name, G[name], argument)
   if not ok then return nil, result end
-  if type(result) == "number" then result = number_text(result) end
+  result = text_of(result)
   if type(result) ~= "string" then
     return nil, format("%s returned %s, expected a string", name, describe(result))
   end
@@ -775,7 +780,7 @@ local function read_info(hook, zone, info, warnings)
       if type(value) ~= "string" and type(value) ~= "number" then
         return nil, where .. " is not a string"
       end
-      out.account = type(value) == "number" and number_text(value) or value
+      out.account = text_of(value)
     elseif key == "masters" then
       if type(value) ~= "table" then return nil, where .. " is not a table of addresses" end
       for _, master in next, value do
@@ -896,9 +901,8 @@ local function read_strings(what, value)
     if index == nil then
       return nil, format("%s has key %s; values must be in an array", what, (describe(key)))
     end
-    if type(item) == "number" then
-      item = number_text(item)
-    elseif type(item) ~= "string" then
+    item = text_of(item)
+    if type(item) ~= "string" then
       return nil, format("%s value %s is not a string", what, (describe(item)))
     end
     pairs_in_order[#pairs_in_order + 1] = { index, item }
@@ -931,7 +935,7 @@ function M.cmd_all_metadata(zone_text)
         (describe(kind)))
     end
     local strings
-    local kind_text = type(kind) == "number" and number_text(kind) or kind
+    local kind_text = text_of(kind)
     strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
     if not strings then return nil, why end
     list[#list + 1] = { kind_text, strings }

@@ -178,8 +178,7 @@ class Lua2Pipe:
             if not entry.isdigit():
                 continue
             try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
+                fields = proc_stat_fields(int(entry))
             except OSError:
                 continue
             if int(fields[3]) == self.pid and fields[0] != b"Z":  # field 6: session id
@@ -212,6 +211,12 @@ class Lua2Pipe:
             if stream and not stream.closed:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def proc_stat_fields(pid: int) -> list[bytes]:
+    """/proc/PID/stat after ``pid (comm)``, which may hold spaces: field 3 (state) is [0]."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()
 
 
 # -- what any answer must look like, whatever the question (the fuzzers' oracle)

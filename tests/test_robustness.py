@@ -17,7 +17,16 @@ import time
 
 import dns.name
 import pytest
-from coprocess_client import HOSTILE, NO_PACKET, PDNS_TIMEOUT, SCRIPTS, AnswerTimeout, Lua2Pipe, q
+from coprocess_client import (
+    HOSTILE,
+    NO_PACKET,
+    PDNS_TIMEOUT,
+    SCRIPTS,
+    AnswerTimeout,
+    Lua2Pipe,
+    proc_stat_fields,
+    q,
+)
 
 import lua2pipe
 
@@ -402,9 +411,8 @@ def test_eof_runs_dns_deinit_and_exits_0(tmp_path):
 
 
 def cpu_ticks(pid: int) -> int:
-    """User + system CPU time of a process so far, in clock ticks (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()
+    """User + system CPU time of a process so far, in clock ticks."""
+    fields = proc_stat_fields(pid)
     return int(fields[11]) + int(fields[12])
 
 
