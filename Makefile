@@ -11,9 +11,15 @@ DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnspe
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
-.PHONY: setup system-packages test lint run bench profile soak fuzz-long clean
+# StyLua, the Lua formatter make lint checks with: its npm build (WebAssembly inside the package,
+# nothing downloaded at install or run time), run by tools/stylua.mjs with Node.js.
+STYLUA_VERSION := 2.5.2
+STYLUA     := $(VENV)/stylua/node_modules/@johnnymorganz/stylua/package.json
+LUA_FORMATTED := lua/environment.lua lua/dispatch.lua
 
-setup: system-packages $(VENV)/.installed
+.PHONY: setup system-packages test lint format run bench profile soak fuzz-long clean
+
+setup: system-packages $(VENV)/.installed $(STYLUA)
 
 # Installs the Debian packages that are missing; without root it only says what is missing.
 system-packages:
@@ -36,6 +42,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 
+# Node.js and npm come with this project's machines; elsewhere Debian's packages (as root).
+$(STYLUA): $(VENV)/.installed
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	npm install -s --no-save --no-audit --no-fund --prefix $(VENV)/stylua @johnnymorganz/stylua@$(STYLUA_VERSION)
+	touch $@
+
 test: lint
 	$(PYTHON) -m pytest -q -n 2
 
@@ -43,6 +56,11 @@ lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	luacheck --no-color -q lua examples bench
+	node tools/stylua.mjs --check $(LUA_FORMATTED)
+
+# Formats lua2pipe's own Lua in the style make lint checks (.stylua.toml).
+format: setup
+	node tools/stylua.mjs $(LUA_FORMATTED)
 
 run: setup
 	$(PYTHON) examples/serve.py --port $(RUN_PORT) $(EXAMPLE)

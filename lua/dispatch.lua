@@ -18,8 +18,10 @@ local env, G, before_script = ...
 local abi = 5 -- the pipe ABI pdns asked for in HELO; see M.set_abi
 
 local DNSName, QType, number_text = env.DNSName, env.QType, env.number_text
+local to_integer, wrap_integer, bounded_cache = env.to_integer, env.wrap_integer, env.bounded_cache
 local parse_name, is_name = DNSName.parse, DNSName.is
-local new_qtype, is_qtype, qtype_code, qtype_name = QType.new, QType.is, QType.code_of, QType.name_of
+local new_qtype, is_qtype, qtype_code, qtype_name =
+  QType.new, QType.is, QType.code_of, QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
 local concat, sort, format = table.concat, table.sort, string.format
@@ -34,28 +36,17 @@ local getinfo = debug.getinfo
 local M = {}
 
 -- ---------------------------------------------------------------------------------------------
--- Integers as native lua2 reads them (LuaContext int readers): numbers and numeric strings are
--- accepted, fractions truncate toward zero, and the value wraps to the C type's width.
+-- Integers as native lua2 reads them: environment.lua's reader (LuaContext's int reader), wrapped
+-- to the width of the field pdns stores.
 
 local TWO32 = 4294967296
 
-local function to_integer(value)
-  local number = tonumber(value)
-  if number == nil or number ~= number or number == huge or number == -huge then
-    return nil
-  end
-  if number >= 0 then return floor(number) end
-  return -floor(-number)
-end
-
 local function wrap_unsigned32(n)
-  return n % TWO32
+  return wrap_integer(n, TWO32)
 end
 
 local function wrap_signed32(n)
-  n = n % TWO32
-  if n >= 2147483648 then n = n - TWO32 end
-  return n
+  return wrap_integer(n, TWO32, true)
 end
 
 -- An integral number as decimal text on every Lua version (tostring may give "1e+15" or "16.0").
@@ -75,13 +66,17 @@ end
 local function has_control_byte(text)
   for i = 1, #text do
     local code = byte(text, i)
-    if code < 32 or code == 127 then return true end
+    if code < 32 or code == 127 then
+      return true
+    end
   end
   return false
 end
 
 local function render_content(content)
-  if not has_control_byte(content) then return content end
+  if not has_control_byte(content) then
+    return content
+  end
   local out, quoted, after_backslash = {}, false, false
   for i = 1, #content do
     local c = sub(content, i, i)
@@ -90,7 +85,9 @@ local function render_content(content)
     if quoted then
       if control then
         -- "\<byte>" and "<byte>" both mean the byte itself inside a string
-        if after_backslash then out[#out] = nil end
+        if after_backslash then
+          out[#out] = nil
+        end
         c = format("\\%03d", code)
         after_backslash = false
       elseif after_backslash then
@@ -131,7 +128,9 @@ local function is_row_value(value, kind)
 end
 
 local function describe(value)
-  if type(value) == "string" then return (format("%q", value):gsub("\\\n", "\\n")) end
+  if type(value) == "string" then
+    return (format("%q", value):gsub("\\\n", "\\n"))
+  end
   return tostring(value)
 end
 
@@ -141,15 +140,22 @@ local function text_of(value)
 end
 
 local function bad(index, key, value, expected)
-  return nil, format("row %s: %s value %s (%s) is not %s", tostring(index), key, describe(value),
-    type(value), expected)
+  return nil,
+    format(
+      "row %s: %s value %s (%s) is not %s",
+      tostring(index),
+      key,
+      describe(value),
+      type(value),
+      expected
+    )
 end
 
 -- Names of letters, digits, "-", "_" and "*" print exactly as written (plus the final dot), so
 -- the common row name needs no DNSName: AXFR of a large zone is mostly this. Row names repeat
 -- from question to question, so the texts that needed a final dot are cached (bounded, like the
 -- environment's caches).
-local plain_names, plain_names_size = {}, 0
+local plain_names, cache_plain_name = bounded_cache(4096)
 
 local PLAIN_NAME_BYTE = {} -- letters, digits, "-", "_" and "*"
 for code = 0, 255 do
@@ -158,13 +164,19 @@ end
 
 local function plain_name_text(text)
   local cached = plain_names[text]
-  if cached then return cached end
+  if cached then
+    return cached
+  end
   local length, label = #text, 0
-  if length == 0 or length > 253 then return nil end
+  if length == 0 or length > 253 then
+    return nil
+  end
   for i = 1, length do
     local code = byte(text, i)
     if code == 46 then
-      if label == 0 then return nil end -- a leading dot or an empty label
+      if label == 0 then
+        return nil
+      end -- a leading dot or an empty label
       label = 0
     elseif PLAIN_NAME_BYTE[code] and label < 63 then
       label = label + 1
@@ -172,12 +184,10 @@ local function plain_name_text(text)
       return nil
     end
   end
-  if label == 0 then return text end -- already absolute: nothing worth caching
-  local result = text .. "."
-  if plain_names_size >= 4096 then plain_names, plain_names_size = {}, 0 end
-  plain_names[text] = result
-  plain_names_size = plain_names_size + 1
-  return result
+  if label == 0 then
+    return text
+  end -- already absolute: nothing worth caching
+  return cache_plain_name(text, text .. ".")
 end
 
 -- Reads one row table into `record`; returns record, or nil and the reason.
@@ -195,7 +205,9 @@ local function read_row(index, row, record, warnings)
         local text = plain_name_text(value)
         if not text then
           local ok, name = pcall(parse_name, value)
-          if not ok then return bad(index, key, value, "a valid DNS name") end
+          if not ok then
+            return bad(index, key, value, "a valid DNS name")
+          end
           text = name:toString()
         end
         record.name_text = text
@@ -218,38 +230,55 @@ local function read_row(index, row, record, warnings)
       if type(value) == "string" then
         record.content = value
       elseif type(value) == "number" then
-        local number = to_integer(value)
-        if number == nil then return bad(index, key, value, "a finite number") end
-        record.content = integer_text(number)
+        if value ~= value or value == huge or value == -huge then
+          return bad(index, key, value, "a finite number")
+        end
+        record.content = integer_text(to_integer(value))
       else
         return bad(index, key, value, "a string or a number")
       end
     elseif key == "ttl" then
       local ttl = to_integer(value)
-      if ttl == nil then return bad(index, key, value, "an integer") end
+      if ttl == nil then
+        return bad(index, key, value, "an integer")
+      end
       record.ttl = wrap_unsigned32(ttl)
     elseif key == "domain_id" then
       local id = to_integer(value)
-      if id == nil then return bad(index, key, value, "an integer") end
+      if id == nil then
+        return bad(index, key, value, "an integer")
+      end
       record.domain_id = wrap_signed32(id)
     elseif key == "auth" then
       if type(value) == "boolean" then
         record.auth = value
       else
         local flag = to_integer(value)
-        if flag == nil then return bad(index, key, value, "a boolean or an integer") end
+        if flag == nil then
+          return bad(index, key, value, "a boolean or an integer")
+        end
         record.auth = flag ~= 0
       end
     elseif key == "scopeMask" or key == "scope_mask" then
       local scope = to_integer(value)
-      if scope == nil then return bad(index, key, value, "an integer") end
+      if scope == nil then
+        return bad(index, key, value, "an integer")
+      end
       record.scope = scope % 256
     elseif key == "last_modified" then
-      if to_integer(value) == nil then return bad(index, key, value, "an integer") end
+      if to_integer(value) == nil then
+        return bad(index, key, value, "an integer")
+      end
     else
       -- a LOG line of its own: a control byte in the key must not break it (or forge a line)
-      warnings[#warnings + 1] = format("LOG\tUnsupported key '%s' in lookup or list result\n",
-        (tostring(key):gsub("[%z\1-\31\127]", function(c) return format("\\x%02x", byte(c)) end)))
+      warnings[#warnings + 1] = format(
+        "LOG\tUnsupported key '%s' in lookup or list result\n",
+        (
+          tostring(key):gsub("[%z\1-\31\127]", function(c)
+            return format("\\x%02x", byte(c))
+          end)
+        )
+      )
     end
   end
   return record
@@ -270,41 +299,68 @@ local function render_row(index, record, answer)
   local code, content, name_text = record.code, record.content, record.name_text
   if code == 0 then
     if content == "" then
-      answer:putf("LOG\tEmpty non-terminal row %s for %s cannot be sent through the pipe " ..
-        "backend; left out\n", tostring(index), name_text)
+      answer:putf(
+        "LOG\tEmpty non-terminal row %s for %s cannot be sent through the pipe "
+          .. "backend; left out\n",
+        tostring(index),
+        name_text
+      )
       return true
     end
-    return nil, format("row %s: type 0 (no type given) with content %s", tostring(index),
-      describe(content))
+    return nil,
+      format("row %s: type 0 (no type given) with content %s", tostring(index), describe(content))
   end
   if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then
     content = '"' .. content .. '"'
   end
   local rendered, why = render_content(content)
-  if not rendered then return nil, format("row %s: %s", tostring(index), why) end
+  if not rendered then
+    return nil, format("row %s: %s", tostring(index), why)
+  end
   local type_name = qtype_name(code)
   if PRIORITY_TYPES[code] then
     local priority, rest = rendered:match("^ *(%S+) +(.-) *$")
     if not priority or rest == "" then
-      return nil, format("row %s: %s content %s needs a priority and a target", tostring(index),
-        type_name, describe(record.content))
+      return nil,
+        format(
+          "row %s: %s content %s needs a priority and a target",
+          tostring(index),
+          type_name,
+          describe(record.content)
+        )
     end
     rendered = priority .. "\t" .. rest
   elseif is_blank(rendered) then
-    return nil, format("row %s: %s record %s has empty content", tostring(index), type_name,
-      name_text)
+    return nil,
+      format("row %s: %s record %s has empty content", tostring(index), type_name, name_text)
   end
   if abi >= 3 then
-    answer:putf("DATA\t%d\t%d\t%s\tIN\t%s\t%d\t%d\t%s\n", record.scope, record.auth and 1 or 0,
-      name_text, type_name, record.ttl, record.domain_id, rendered)
+    answer:putf(
+      "DATA\t%d\t%d\t%s\tIN\t%s\t%d\t%d\t%s\n",
+      record.scope,
+      record.auth and 1 or 0,
+      name_text,
+      type_name,
+      record.ttl,
+      record.domain_id,
+      rendered
+    )
   else
     if not warned_abi_fields and (not record.auth or record.scope ~= 0) then
       warned_abi_fields = true
-      answer:put("LOG\tauth=false and scopeMask need pipe-abi-version 3 or later; they are " ..
-        "ignored at this ABI\n")
+      answer:put(
+        "LOG\tauth=false and scopeMask need pipe-abi-version 3 or later; they are "
+          .. "ignored at this ABI\n"
+      )
     end
-    answer:putf("DATA\t%s\tIN\t%s\t%d\t%d\t%s\n", name_text, type_name, record.ttl,
-      record.domain_id, rendered)
+    answer:putf(
+      "DATA\t%s\tIN\t%s\t%d\t%d\t%s\n",
+      name_text,
+      type_name,
+      record.ttl,
+      record.domain_id,
+      rendered
+    )
   end
   return true
 end
@@ -312,14 +368,20 @@ end
 -- One row of a hook's result: read and checked into `record`, then rendered into the answer.
 local function render_one(hook, index, row, answer, warnings, record, on_row)
   if type(row) ~= "table" then
-    return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
-      describe(row))
+    return nil,
+      format("%s result row %s is %s, expected a table", hook, tostring(index), describe(row))
   end
   local ok, why = read_row(index, row, record, warnings)
-  if not ok then return nil, hook .. " " .. why end
-  if on_row then on_row(record) end
+  if not ok then
+    return nil, hook .. " " .. why
+  end
+  if on_row then
+    on_row(record)
+  end
   ok, why = render_row(index, record, answer)
-  if not ok then return nil, hook .. " " .. why end
+  if not ok then
+    return nil, hook .. " " .. why
+  end
   return true
 end
 
@@ -331,16 +393,24 @@ do
   -- Built into LuaJIT 2.1. PUC Lua is not asked: its require would search the module path, the
   -- working directory included.
   local has_buffer, buffer = false, nil
-  if jit then has_buffer, buffer = pcall(require, "string.buffer") end
+  if jit then
+    has_buffer, buffer = pcall(require, "string.buffer")
+  end
   if has_buffer then
     answer_buffer = buffer.new()
   else
     local Pieces = {}
     Pieces.__index = Pieces
-    function Pieces:put(text) self[#self + 1] = text end
-    function Pieces:putf(pattern, ...) self[#self + 1] = format(pattern, ...) end
+    function Pieces:put(text)
+      self[#self + 1] = text
+    end
+    function Pieces:putf(pattern, ...)
+      self[#self + 1] = format(pattern, ...)
+    end
     function Pieces:reset()
-      for i = #self, 1, -1 do self[i] = nil end
+      for i = #self, 1, -1 do
+        self[i] = nil
+      end
       return self
     end
     function Pieces:get()
@@ -369,12 +439,18 @@ local function render_result(hook, result, on_row)
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
     end
     local ok, why = render_one(hook, index, row, answer, warnings, result_record, on_row)
-    if not ok then return nil, why end
+    if not ok then
+      return nil, why
+    end
   end
-  for i = 1, #warnings do answer:put(warnings[i]) end
+  for i = 1, #warnings do
+    answer:put(warnings[i])
+  end
   answer:put("END\n")
   local text = answer:get()
-  if #text > KEPT_BUFFER_BYTES then answer:free() end
+  if #text > KEPT_BUFFER_BYTES then
+    answer:free()
+  end
   return text
 end
 
@@ -389,7 +465,9 @@ local script_chunk -- the chunk name of the script, set by M.capture
 local function script_position()
   for level = 3, 40 do
     local info = getinfo(level, "Sl")
-    if not info then break end
+    if not info then
+      break
+    end
     if info.source == script_chunk and info.currentline and info.currentline > 0 then
       return info.short_src .. ":" .. info.currentline, info.short_src
     end
@@ -418,13 +496,21 @@ local function call(name, fn, a, b, c, d)
   call_hook, call_a, call_b, call_c, call_d = fn, a, b, c, d
   local ok, result = xpcall(call_current, error_handler)
   call_hook, call_a, call_b, call_c, call_d = nil, nil, nil, nil, nil
-  if not ok then return nil, name .. " failed: " .. result end
+  if not ok then
+    return nil, name .. " failed: " .. result
+  end
   return true, result
 end
 
 local HOOK_NAMES = {
-  "dns_lookup", "dns_list", "dns_get_all_domains", "dns_get_domaininfo", "dns_get_domain_metadata",
-  "dns_get_all_domain_metadata", "dns_get_domain_keys", "dns_get_before_and_after_names_absolute",
+  "dns_lookup",
+  "dns_list",
+  "dns_get_all_domains",
+  "dns_get_domaininfo",
+  "dns_get_domain_metadata",
+  "dns_get_all_domain_metadata",
+  "dns_get_domain_keys",
+  "dns_get_before_and_after_names_absolute",
   "dns_set_notified",
 }
 
@@ -440,15 +526,21 @@ end
 -- what is required. Raises an error string on a load error.
 function M.capture(chunk_name)
   script_chunk = chunk_name
-  for _, name in ipairs(HOOK_NAMES) do hooks[name] = read_function(name) end
+  for _, name in ipairs(HOOK_NAMES) do
+    hooks[name] = read_function(name)
+  end
   local init = read_function("dns_init")
   if init then
     hooks.dns_init = init
     local ok, why = call("dns_init", init)
-    if not ok then error(why, 0) end
+    if not ok then
+      error(why, 0)
+    end
   end
   hooks.dns_deinit = read_function("dns_deinit")
-  if not hooks.dns_lookup then error("dns_lookup missing", 0) end
+  if not hooks.dns_lookup then
+    error("dns_lookup missing", 0)
+  end
   local dnssec = G.dns_dnssec
   if dnssec ~= nil and type(dnssec) ~= "boolean" then
     error(format("dns_dnssec must be a boolean, not %s", type(dnssec)), 0)
@@ -463,10 +555,16 @@ function M.capture(chunk_name)
   end
   local defined = {}
   for _, name in ipairs(HOOK_NAMES) do
-    if hooks[name] then defined[#defined + 1] = name end
+    if hooks[name] then
+      defined[#defined + 1] = name
+    end
   end
-  if hooks.dns_init then defined[#defined + 1] = "dns_init" end
-  if hooks.dns_deinit then defined[#defined + 1] = "dns_deinit" end
+  if hooks.dns_init then
+    defined[#defined + 1] = "dns_init"
+  end
+  if hooks.dns_deinit then
+    defined[#defined + 1] = "dns_deinit"
+  end
   return concat(defined, " "), dnssec == true
 end
 
@@ -477,7 +575,9 @@ end
 function M.deinit()
   if hooks.dns_deinit then
     local ok, why = call("dns_deinit", hooks.dns_deinit)
-    if not ok then return why end
+    if not ok then
+      return why
+    end
   end
 end
 
@@ -489,49 +589,76 @@ local EMPTY_ADDRESS, EMPTY_NETWORK = "0.0.0.0", "0.0.0.0/0"
 -- Zone names learnt from zone-walk SOA answers: below ABI 4 an AXFR line carries only the id.
 local zone_names = {}
 local function remember_zone(record)
-  if record.code == 6 then zone_names[record.domain_id] = record.name_text end
+  if record.code == 6 then
+    zone_names[record.domain_id] = record.name_text
+  end
 end
 
 -- Q: qname, qtype and id as pdns sent them; remote, local and real remote as far as the ABI has
 -- them (nil otherwise).
 local function lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
   local ok, qname = pcall(parse_name, qname_text)
-  if not ok then return nil, "malformed question: invalid qname: " .. error_handler(qname) end
+  if not ok then
+    return nil, "malformed question: invalid qname: " .. error_handler(qname)
+  end
   local qtype = new_qtype(qtype_text)
   local ctx = {}
-  if remote ~= EMPTY_ADDRESS or (local_address and local_address ~= EMPTY_ADDRESS)
-      or (real_remote and real_remote ~= EMPTY_NETWORK) then
+  if
+    remote ~= EMPTY_ADDRESS
+    or (local_address and local_address ~= EMPTY_ADDRESS)
+    or (real_remote and real_remote ~= EMPTY_NETWORK)
+  then
     ctx.source_address = remote
     -- below ABI 3 pdns sends no real remote; without ECS it is the remote as a Netmask
     ctx.real_source_address = real_remote
-        or (find(remote, ":", 1, true) and remote:gsub("%%.*", "") .. "/128" or remote .. "/32")
+      or (find(remote, ":", 1, true) and remote:gsub("%%.*", "") .. "/128" or remote .. "/32")
   end
   local result
   ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
-  if not ok then return nil, result end
-  return render_result("dns_lookup", result, id == -1 and qtype:getCode() == 6 and remember_zone or nil)
+  if not ok then
+    return nil, result
+  end
+  return render_result(
+    "dns_lookup",
+    result,
+    id == -1 and qtype:getCode() == 6 and remember_zone or nil
+  )
 end
 M.lookup = lookup
 
 -- AXFR: the zone id, and the zone name from ABI 4 on.
 local function list_zone(id, zone_text)
-  if not hooks.dns_list then return nil, "dns_list missing - cannot do AXFR" end
+  if not hooks.dns_list then
+    return nil, "dns_list missing - cannot do AXFR"
+  end
   local target
   if zone_text then
     local ok, zone = pcall(parse_name, zone_text)
-    if not ok then return nil, "malformed question: invalid zone name: " .. error_handler(zone) end
+    if not ok then
+      return nil, "malformed question: invalid zone name: " .. error_handler(zone)
+    end
     target = zone
   elseif zone_names[id] then
     target = parse_name(zone_names[id])
   else
-    return nil, format("AXFR of zone id %s: the zone name is unknown (pdns sends it from " ..
-      "pipe-abi-version 4 on)", integer_text(id))
+    return nil,
+      format(
+        "AXFR of zone id %s: the zone name is unknown (pdns sends it from "
+          .. "pipe-abi-version 4 on)",
+        integer_text(id)
+      )
   end
   local ok, result = call("dns_list", hooks.dns_list, target, id)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) == "boolean" then
-    return nil, format("dns_list returned %s for %s: no such zone or not listable",
-      tostring(result), target:toString())
+    return nil,
+      format(
+        "dns_list returned %s for %s: no such zone or not listable",
+        tostring(result),
+        target:toString()
+      )
   end
   return render_result("dns_list", result)
 end
@@ -548,13 +675,19 @@ end
 -- A zone id: decimal, fitting pdns's int.
 local function zone_id(text)
   local length, first = #text, byte(text, 1) == 45 and 2 or 1 -- an optional "-"
-  if length < first then return nil end
+  if length < first then
+    return nil
+  end
   for i = first, length do
     local code = byte(text, i)
-    if code < 48 or code > 57 then return nil end
+    if code < 48 or code > 57 then
+      return nil
+    end
   end
   local id = tonumber(text)
-  if id < -2147483648 or id > 2147483647 then return nil end
+  if id < -2147483648 or id > 2147483647 then
+    return nil
+  end
   return id + 0 -- "-0" is 0 (a float -0 on LuaJIT and 5.1, not on 5.3)
 end
 
@@ -582,12 +715,24 @@ local function answer_line(line)
     if count ~= Q_FIELDS[abi] then
       return malformed("Q at pipe ABI %d has %d fields, this one %d", abi, Q_FIELDS[abi], count)
     end
-    if fields[3] ~= "IN" then return malformed("qclass '%s' is not IN", fields[3]) end
+    if fields[3] ~= "IN" then
+      return malformed("qclass '%s' is not IN", fields[3])
+    end
     local id = zone_id(fields[5])
-    if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[5]) end
-    local answer, why = lookup(fields[2], fields[4], id, fields[6],
-      abi >= 2 and fields[7] or nil, abi >= 3 and fields[8] or nil)
-    if answer then return answer end
+    if not id then
+      return malformed("zone id '%s' is not a 32-bit integer", fields[5])
+    end
+    local answer, why = lookup(
+      fields[2],
+      fields[4],
+      id,
+      fields[6],
+      abi >= 2 and fields[7] or nil,
+      abi >= 3 and fields[8] or nil
+    )
+    if answer then
+      return answer
+    end
     return nil, why, fields[5] == "-1" and fields[4] == "SOA" -- as is_zone_walk in lua2pipe.py
   elseif tag == "AXFR" then
     local expected = abi >= 4 and 3 or 2
@@ -595,7 +740,9 @@ local function answer_line(line)
       return malformed("AXFR at pipe ABI %d has %d fields, this one %d", abi, expected, count)
     end
     local id = zone_id(fields[2])
-    if not id then return malformed("zone id '%s' is not a 32-bit integer", fields[2]) end
+    if not id then
+      return malformed("zone id '%s' is not a 32-bit integer", fields[2])
+    end
     return list_zone(id, abi >= 4 and fields[3] or nil)
   end
   return false
@@ -610,7 +757,9 @@ M.answer = answer_line
 -- functions such as os.execute or dofile, even under another name, nor the environment's).
 local function script_defined(name)
   local fn = G[name]
-  if type(fn) ~= "function" or fn == before_script[name] then return false end
+  if type(fn) ~= "function" or fn == before_script[name] then
+    return false
+  end
   local info = getinfo(fn, "S")
   return info.what ~= "C" and info.source:sub(1, 1) ~= "="
 end
@@ -621,7 +770,9 @@ M.is_script_function = script_defined
 function M.script_functions()
   local names = {}
   for name in next, G do
-    if type(name) == "string" and script_defined(name) then names[#names + 1] = name end
+    if type(name) == "string" and script_defined(name) then
+      names[#names + 1] = name
+    end
   end
   sort(names)
   return concat(names, " ")
@@ -629,9 +780,13 @@ end
 
 -- Anything but a function the script defined is "<name>not found", native's words (no space).
 function M.call_command(name, argument)
-  if not script_defined(name) then return nil, name .. "not found" end
+  if not script_defined(name) then
+    return nil, name .. "not found"
+  end
   local ok, result = call(name, G[name], argument)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   result = text_of(result)
   if type(result) ~= "string" then
     return nil, format("%s returned %s, expected a string", name, describe(result))
@@ -659,7 +814,9 @@ end
 
 -- Whether the heap is still over the soft limit after a full collection.
 local function heap_full()
-  if collectgarbage("count") <= soft_limit_kb then return false end
+  if collectgarbage("count") <= soft_limit_kb then
+    return false
+  end
   collectgarbage("collect")
   return collectgarbage("count") > soft_limit_kb
 end
@@ -671,18 +828,27 @@ function M.answer_capped(line)
   local ok, answer, why, zone_walk = pcall(answer_line, line)
   local full = answer ~= false and heap_full()
   if ok and not full then
-    if answer ~= nil then return answer end -- text or false, alone: lupa turns several into a tuple
+    if answer ~= nil then
+      return answer
+    end -- text or false, alone: lupa turns several into a tuple
     return answer, why, zone_walk
   end
   zone_walk = field_count >= 5 and fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
   if ok then
-    why = format("Lua heap over --max-memory after a full collection (%d KB live)",
-      floor(collectgarbage("count")))
+    why = format(
+      "Lua heap over --max-memory after a full collection (%d KB live)",
+      floor(collectgarbage("count"))
+    )
   else
-    why = format("%s result could not be read: %s", fields[1] == "Q" and "dns_lookup" or "dns_list",
-      type(answer) == "string" and answer or "error")
+    why = format(
+      "%s result could not be read: %s",
+      fields[1] == "Q" and "dns_lookup" or "dns_list",
+      type(answer) == "string" and answer or "error"
+    )
   end
-  if full then why = why .. ": restarting with a fresh Lua state" end
+  if full then
+    why = why .. ": restarting with a fresh Lua state"
+  end
   return nil, why, zone_walk, full
 end
 
@@ -710,8 +876,8 @@ end
 
 -- The first value of a hook call that answered a boolean ("not found or not supported").
 local function not_found(hook, result, subject)
-  return false, format("%s returned %s for %s: not found or not supported", hook, tostring(result),
-    subject)
+  return false,
+    format("%s returned %s for %s: not found or not supported", hook, tostring(result), subject)
 end
 
 -- The start every zone command shares: the hook must exist, ZONE must be a name, the call must
@@ -719,28 +885,40 @@ end
 -- zone; or false, then what the command returns (nil for an error, false for not found) and why.
 local function call_zone_hook(name, zone_text, argument)
   local hook = hooks[name]
-  if not hook then return false, hook_missing(name) end
+  if not hook then
+    return false, hook_missing(name)
+  end
   local zone, why = cmd_name(zone_text, "zone")
-  if not zone then return false, nil, why end
+  if not zone then
+    return false, nil, why
+  end
   local ok, result = call(name, hook, zone, argument)
-  if not ok then return false, nil, result end
+  if not ok then
+    return false, nil, result
+  end
   if type(result) == "boolean" then
     return false, not_found(name, result, zone:toString() .. (argument and " " .. argument or ""))
   end
   return true, result, zone
 end
 
--- A value native's table readers cannot convert poisons the whole result (spec 2.3).
+-- A value native's table readers cannot convert poisons the whole result (LuaContext.hpp's table
+-- and variant readers fail as a whole).
 local function convertible(value)
   local kind = type(value)
   return kind == "string" or kind == "number" or kind == "boolean" or is_name(value)
 end
 
--- Domain info (spec 2.6). Values fit variant<bool, long, string, vector<string>>: a boolean
--- is always bad_get, and a numeric string is read as a long.
+-- Domain info (modules/lua2backend/lua2api2.hh parseDomainInfo). Values fit variant<bool, long,
+-- string, vector<string>>: a boolean is always bad_get, and a numeric string is read as a long.
 local KINDS = {
-  NATIVE = "native", MASTER = "primary", PRIMARY = "primary", SLAVE = "secondary",
-  SECONDARY = "secondary", PRODUCER = "producer", CONSUMER = "consumer",
+  NATIVE = "native",
+  MASTER = "primary",
+  PRIMARY = "primary",
+  SLAVE = "secondary",
+  SECONDARY = "secondary",
+  PRODUCER = "producer",
+  CONSUMER = "consumer",
 }
 local INFO_INTEGERS = { id = true, serial = true, notified_serial = true, last_check = true }
 
@@ -750,8 +928,14 @@ local function read_info(hook, zone, info, warnings)
     return nil, format("%s: info for %s is %s, expected a table", hook, zone_text, (describe(info)))
   end
   local out = {
-    zone = zone_text, id = -1, kind = "native", serial = 0, notified_serial = 0, last_check = 0,
-    account = "", masters = {},
+    zone = zone_text,
+    id = -1,
+    kind = "native",
+    serial = 0,
+    notified_serial = 0,
+    last_check = 0,
+    account = "",
+    masters = {},
   }
   for key, value in next, info do
     local where = format("%s: %s %s value %s", hook, zone_text, tostring(key), (describe(value)))
@@ -759,7 +943,9 @@ local function read_info(hook, zone, info, warnings)
       return nil, where .. " is a boolean; native lua2 cannot read one here (bad_get)"
     elseif INFO_INTEGERS[key] then
       local n = to_integer(value)
-      if n == nil then return nil, where .. " is not an integer" end
+      if n == nil then
+        return nil, where .. " is not an integer"
+      end
       if key == "id" then
         n = wrap_signed32(n)
       elseif key ~= "last_check" then
@@ -772,9 +958,13 @@ local function read_info(hook, zone, info, warnings)
       end
       out.kind = KINDS[value:upper()] or "native"
       if not KINDS[value:upper()] then
-        warnings[#warnings + 1] = format("%s: %s kind %s is not native, primary (master), " ..
-          "secondary (slave), producer or consumer; pdns takes it as native", hook, zone_text,
-          (describe(value)))
+        warnings[#warnings + 1] = format(
+          "%s: %s kind %s is not native, primary (master), "
+            .. "secondary (slave), producer or consumer; pdns takes it as native",
+          hook,
+          zone_text,
+          (describe(value))
+        )
       end
     elseif key == "account" then
       if type(value) ~= "string" and type(value) ~= "number" then
@@ -782,17 +972,22 @@ local function read_info(hook, zone, info, warnings)
       end
       out.account = text_of(value)
     elseif key == "masters" then
-      if type(value) ~= "table" then return nil, where .. " is not a table of addresses" end
+      if type(value) ~= "table" then
+        return nil, where .. " is not a table of addresses"
+      end
       for _, master in next, value do
         if type(master) ~= "string" then
-          return nil, format("%s: %s masters entry %s is not a string", hook, zone_text,
-            (describe(master)))
+          return nil,
+            format("%s: %s masters entry %s is not a string", hook, zone_text, (describe(master)))
         end
         out.masters[#out.masters + 1] = master
       end
       sort(out.masters)
-      warnings[#warnings + 1] = format("%s: %s masters is a table, which native lua2 cannot read " ..
-        "(it fails the whole info)", hook, zone_text)
+      warnings[#warnings + 1] = format(
+        "%s: %s masters is a table, which native lua2 cannot read " .. "(it fails the whole info)",
+        hook,
+        zone_text
+      )
     elseif not convertible(value) then
       return nil, where .. " cannot be converted (native fails the whole info)"
     else
@@ -806,75 +1001,116 @@ end
 -- and (upstream) the id from the SOA row, which is also the id the pipe's zone walk finds.
 local function soa_info(zone, warnings)
   local ok, result = call("dns_lookup", hooks.dns_lookup, new_qtype("SOA"), zone, -1, {})
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) ~= "table" then
     return nil, format("dns_lookup returned %s, expected a table of rows", (describe(result)))
   end
   local found, record = nil, {}
   for index, row in next, result do
     if to_integer(index) == nil or type(row) ~= "table" then
-      return nil, format("dns_lookup result has %s = %s; rows must be tables in an array",
-        (describe(index)), (describe(row)))
+      return nil,
+        format(
+          "dns_lookup result has %s = %s; rows must be tables in an array",
+          (describe(index)),
+          (describe(row))
+        )
     end
     local row_ok, why = read_row(index, row, record, warnings)
-    if not row_ok then return nil, "dns_lookup " .. why end
+    if not row_ok then
+      return nil, "dns_lookup " .. why
+    end
     if record.code ~= 6 then
-      return nil, format("dns_lookup answered a %s row to the SOA question for %s (pdns: Got " ..
-        "non-SOA record when asking for SOA)", qtype_name(record.code), zone:toString())
+      return nil,
+        format(
+          "dns_lookup answered a %s row to the SOA question for %s (pdns: Got "
+            .. "non-SOA record when asking for SOA)",
+          qtype_name(record.code),
+          zone:toString()
+        )
     end
     found = { id = record.domain_id, content = record.content } -- the last SOA wins, as in pdns
   end
   if not found then
-    return false, format("dns_get_domaininfo missing and dns_lookup has no SOA for %s",
-      zone:toString())
+    return false,
+      format("dns_get_domaininfo missing and dns_lookup has no SOA for %s", zone:toString())
   end
   local serial = found.content:match("^%s*%S+%s+%S+%s+(%S+)")
   return {
-    zone = zone:toString(), id = found.id, kind = "native",
+    zone = zone:toString(),
+    id = found.id,
+    kind = "native",
     serial = serial and to_integer(serial) and wrap_unsigned32(to_integer(serial)) or 0,
-    notified_serial = 0, last_check = 0, account = "", masters = {},
+    notified_serial = 0,
+    last_check = 0,
+    account = "",
+    masters = {},
   }
 end
 
 function M.cmd_domaininfo(zone_text)
   local zone, why = cmd_name(zone_text, "zone")
-  if not zone then return nil, why end
+  if not zone then
+    return nil, why
+  end
   local warnings = {}
   if not hooks.dns_get_domaininfo then
     local info
     info, why = soa_info(zone, warnings)
-    if not info then return info, why end
+    if not info then
+      return info, why
+    end
     info.source = "soa"
     return info, warnings
   end
   local ok, result = call("dns_get_domaininfo", hooks.dns_get_domaininfo, zone)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) == "boolean" then
     return not_found("dns_get_domaininfo", result, zone:toString())
   end
   local info
   info, why = read_info("dns_get_domaininfo", zone, result, warnings)
-  if not info then return nil, why end
+  if not info then
+    return nil, why
+  end
   info.source = "dns_get_domaininfo"
   return info, warnings
 end
 
 function M.cmd_all_domains()
-  if not hooks.dns_get_all_domains then return hook_missing("dns_get_all_domains") end
+  if not hooks.dns_get_all_domains then
+    return hook_missing("dns_get_all_domains")
+  end
   local ok, result = call("dns_get_all_domains", hooks.dns_get_all_domains)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) ~= "table" then
-    return nil, format("dns_get_all_domains returned %s, expected a table {[newDN(zone)] = info}" ..
-      " (native accepts neither false nor nil)", (describe(result)))
+    return nil,
+      format(
+        "dns_get_all_domains returned %s, expected a table {[newDN(zone)] = info}"
+          .. " (native accepts neither false nor nil)",
+        (describe(result))
+      )
   end
   local list, warnings = {}, {}
   for key, info in next, result do
     if not is_name(key) then
-      return nil, format("dns_get_all_domains result key %s is a %s, not a DNSName: native lua2 " ..
-        "needs newDN(...) keys", (describe(key)), type(key))
+      return nil,
+        format(
+          "dns_get_all_domains result key %s is a %s, not a DNSName: native lua2 "
+            .. "needs newDN(...) keys",
+          (describe(key)),
+          type(key)
+        )
     end
     local entry, why = read_info("dns_get_all_domains", key, info, warnings)
-    if not entry then return nil, why end
+    if not entry then
+      return nil, why
+    end
     entry.source = "dns_get_all_domains"
     list[#list + 1] = entry
   end
@@ -883,9 +1119,13 @@ end
 
 -- The values of {key, value} pairs in key order (an array's order, whatever lua_next gave).
 local function values_by_key(pairs_list)
-  sort(pairs_list, function(a, b) return a[1] < b[1] end)
+  sort(pairs_list, function(a, b)
+    return a[1] < b[1]
+  end)
   local values = {}
-  for i, pair in ipairs(pairs_list) do values[i] = pair[2] end
+  for i, pair in ipairs(pairs_list) do
+    values[i] = pair[2]
+  end
   return values
 end
 
@@ -913,63 +1153,89 @@ end
 -- One metadata kind: an array of strings.
 function M.cmd_metadata(zone_text, kind)
   local ok, result, why = call_zone_hook("dns_get_domain_metadata", zone_text, kind)
-  if not ok then return result, why end
+  if not ok then
+    return result, why
+  end
   local values
   values, why = read_strings("dns_get_domain_metadata result", result)
-  if not values then return nil, why end
+  if not values then
+    return nil, why
+  end
   return values, {}
 end
 
 -- All metadata: an array of {kind, {values}}, sorted by kind.
 function M.cmd_all_metadata(zone_text)
   local ok, result, why = call_zone_hook("dns_get_all_domain_metadata", zone_text)
-  if not ok then return result, why end
+  if not ok then
+    return result, why
+  end
   if type(result) ~= "table" then
-    return nil, format("dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
-      (describe(result)))
+    return nil,
+      format(
+        "dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
+        (describe(result))
+      )
   end
   local list = {}
   for kind, values in next, result do
     if type(kind) ~= "string" and type(kind) ~= "number" then
-      return nil, format("dns_get_all_domain_metadata result key %s is not a kind name",
-        (describe(kind)))
+      return nil,
+        format("dns_get_all_domain_metadata result key %s is not a kind name", (describe(kind)))
     end
     local strings
     local kind_text = text_of(kind)
     strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
-    if not strings then return nil, why end
+    if not strings then
+      return nil, why
+    end
     list[#list + 1] = { kind_text, strings }
   end
-  sort(list, function(a, b) return a[1] < b[1] end)
+  sort(list, function(a, b)
+    return a[1] < b[1]
+  end)
   return list, {}
 end
 
--- Keys (spec 2.7): an array of {id, flags, active, published, content}, in array order.
-local KEY_FIELDS = { id = "integer", flags = "integer", active = "flag", published = "flag",
-  content = "string" }
+-- Keys (modules/lua2backend/lua2api2.hh getDomainKeys): an array of {id, flags, active, published,
+-- content}, in array order.
+local KEY_FIELDS =
+  { id = "integer", flags = "integer", active = "flag", published = "flag", content = "string" }
 
 function M.cmd_keys(zone_text)
   local ok, result, why = call_zone_hook("dns_get_domain_keys", zone_text)
-  if not ok then return result, why end
+  if not ok then
+    return result, why
+  end
   if type(result) ~= "table" then
-    return nil, format("dns_get_domain_keys returned %s, expected an array of key tables",
-      (describe(result)))
+    return nil,
+      format("dns_get_domain_keys returned %s, expected an array of key tables", (describe(result)))
   end
   local ordered, warnings = {}, {}
   for index, key in next, result do
     if to_integer(index) == nil or type(key) ~= "table" then
-      return nil, format("dns_get_domain_keys result has %s = %s; keys must be tables in an array",
-        (describe(index)), (describe(key)))
+      return nil,
+        format(
+          "dns_get_domain_keys result has %s = %s; keys must be tables in an array",
+          (describe(index)),
+          (describe(key))
+        )
     end
     local out = { id = 0, flags = 0, active = false, published = true, content = "" }
     local seen = {}
     for field, value in next, key do
       local expected = KEY_FIELDS[field]
-      local where = format("dns_get_domain_keys key %s: %s value %s", tostring(index),
-        tostring(field), (describe(value)))
+      local where = format(
+        "dns_get_domain_keys key %s: %s value %s",
+        tostring(index),
+        tostring(field),
+        (describe(value))
+      )
       if expected == "integer" then
         local n = to_integer(value)
-        if n == nil then return nil, where .. " is not an integer" end
+        if n == nil then
+          return nil, where .. " is not an integer"
+        end
         out[field] = wrap_unsigned32(n)
       elseif expected == "flag" then
         if type(value) == "boolean" then
@@ -980,20 +1246,25 @@ function M.cmd_keys(zone_text)
           return nil, where .. " is not a boolean"
         end
       elseif expected == "string" then
-        if type(value) ~= "string" then return nil, where .. " is not a string" end
+        if type(value) ~= "string" then
+          return nil, where .. " is not a string"
+        end
         out.content = value
       elseif not convertible(value) then
         return nil, where .. " cannot be converted (native fails the whole result)"
       else
-        warnings[#warnings + 1] = format("[lua2] Unsupported key '%s' in keydata result",
-          tostring(field))
+        warnings[#warnings + 1] =
+          format("[lua2] Unsupported key '%s' in keydata result", tostring(field))
       end
       seen[field] = true
     end
     for _, field in ipairs({ "id", "flags", "active", "content" }) do
       if not seen[field] then
-        warnings[#warnings + 1] = format("dns_get_domain_keys key %s has no %s (pdns 4.7.3 " ..
-          "reads uninitialised memory then)", tostring(index), field)
+        warnings[#warnings + 1] = format(
+          "dns_get_domain_keys key %s has no %s (pdns 4.7.3 " .. "reads uninitialised memory then)",
+          tostring(index),
+          field
+        )
       end
     end
     ordered[#ordered + 1] = { to_integer(index), out }
@@ -1001,45 +1272,65 @@ function M.cmd_keys(zone_text)
   return values_by_key(ordered), warnings
 end
 
--- NSEC names (spec 2.7): exactly the three keys unhashed, before and after, each a DNSName or
--- a string parsed as one.
+-- NSEC names (modules/lua2backend/lua2api2.hh getBeforeAndAfterNamesAbsolute): exactly the three
+-- keys unhashed, before and after, each a DNSName or a string parsed as one.
 local NSEC_KEYS = { unhashed = true, before = true, after = true }
 
 function M.cmd_nsec(id, name_text)
   local hook = "dns_get_before_and_after_names_absolute"
-  if not hooks[hook] then return hook_missing(hook) end
+  if not hooks[hook] then
+    return hook_missing(hook)
+  end
   local qname, why = cmd_name(name_text, "name")
-  if not qname then return nil, why end
+  if not qname then
+    return nil, why
+  end
   local ok, result = call(hook, hooks[hook], id, qname)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) == "boolean" then
     return not_found(hook, result, integer_text(id) .. " " .. qname:toString())
   end
   if type(result) ~= "table" then
-    return nil, format("%s returned %s, expected {unhashed=, before=, after=}", hook,
-      (describe(result)))
+    return nil,
+      format("%s returned %s, expected {unhashed=, before=, after=}", hook, (describe(result)))
   end
   local count, out = 0, {}
-  for _ in next, result do count = count + 1 end
+  for _ in next, result do
+    count = count + 1
+  end
   if count ~= 3 then
-    return nil, format("%s result has %d entries, expected exactly unhashed, before and after " ..
-      "(native: Invalid result, expected array with 3 items; pdns gets false)", hook, count)
+    return nil,
+      format(
+        "%s result has %d entries, expected exactly unhashed, before and after "
+          .. "(native: Invalid result, expected array with 3 items; pdns gets false)",
+        hook,
+        count
+      )
   end
   for key, value in next, result do
     if not NSEC_KEYS[key] then
-      return nil, format("%s result has unexpected key %s (native: Invalid result, unexpected " ..
-        "key; pdns gets false)", hook, (describe(key)))
+      return nil,
+        format(
+          "%s result has unexpected key %s (native: Invalid result, unexpected "
+            .. "key; pdns gets false)",
+          hook,
+          (describe(key))
+        )
     end
     if is_name(value) then
       out[key] = value:toString()
     elseif type(value) == "string" then
       local name
       name, why = cmd_name(value, hook .. " " .. key)
-      if not name then return nil, why end
+      if not name then
+        return nil, why
+      end
       out[key] = name:toString()
     else
-      return nil, format("%s %s value %s is neither a DNSName nor a string", hook, key,
-        (describe(value)))
+      return nil,
+        format("%s %s value %s is neither a DNSName nor a string", hook, key, (describe(value)))
     end
   end
   return out, {}
@@ -1047,11 +1338,14 @@ end
 
 function M.cmd_set_notified(id, serial)
   if not hooks.dns_set_notified then
-    return nil, "dns_set_notified missing: the script does not define it (native lua2 skips " ..
-      "the call silently)"
+    return nil,
+      "dns_set_notified missing: the script does not define it (native lua2 skips "
+        .. "the call silently)"
   end
   local ok, result = call("dns_set_notified", hooks.dns_set_notified, id, serial)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   return true, {}
 end
 

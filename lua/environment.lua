@@ -3,8 +3,10 @@ lua2pipe: the Lua environment PowerDNS 4.7.3 gives lua2 backend scripts
 (BaseLua4::prepareContext + AuthLua4::postPrepareContext), re-implemented in
 pure Lua so it runs unchanged on LuaJIT 2.1 and PUC Lua 5.1 to 5.4.
 
-Behaviour reference: spec/lua2-environment.md section 3 (argument conversion:
-section 2.3). Every result a script can observe is meant to match native pdns,
+Behaviour reference: pdns 4.7.3's pdns/lua-base4.cc (BaseLua4::prepareContext,
+the bindings), pdns/lua-auth4.cc and the C++ types they bind (cited per type
+below); argument conversion is ext/luawrapper/include/LuaContext.hpp's Reader
+templates. Every result a script can observe is meant to match native pdns,
 oddities included (for example `a < b` raises and only `a:__lt(b)` works, two
 ComboAddresses are never `==`, makeRelative outside the zone gives the EMPTY
 name).
@@ -65,7 +67,7 @@ local byte, char, find, format, gsub, sub, rep =
   string.byte, string.char, string.find, string.format, string.gsub, string.sub, string.rep
 local reverse = string.reverse
 local concat = table.concat
-local floor, huge = math.floor, math.huge
+local floor = math.floor
 local unpack = table.unpack or unpack
 local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset =
   select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset
@@ -131,13 +133,34 @@ end
 -- isspace() in the C locale.
 local SPACE = { [32] = true, [9] = true, [10] = true, [11] = true, [12] = true, [13] = true }
 
+-- A cache of recent results: a plain table read with an index (a hit costs no call), and a store
+-- function that empties it in place once it holds `max` entries, which bounds its memory without
+-- tracking age (a working set under `max` stays cached). Returns the table and the store function.
+local function bounded_cache(max)
+  local entries, size = {}, 0
+  local function store(key, value)
+    if size >= max then
+      for old in next, entries do
+        entries[old] = nil -- clearing fields during next's traversal is allowed
+      end
+      size = 0
+    end
+    entries[key] = value
+    size = size + 1
+    return value
+  end
+  return entries, store
+end
+M.bounded_cache = bounded_cache
+
 -- Bytes as big-endian numbers and back.
 local function u32_to_bytes(v)
   return char(floor(v / TWO24) % 256, floor(v / TWO16) % 256, floor(v / 256) % 256, v % 256)
 end
 
 ---------------------------------------------------------------------------
--- Errors and argument conversion (LuaContext's readers, spec 2.3 / 3.1).
+-- Errors and argument conversion (ext/luawrapper/include/LuaContext.hpp: the Reader templates, and
+-- the callback wrapper that turns a C++ exception into a Lua error).
 --
 -- Implementation functions ("impls") never raise for a user error: they
 -- return nil plus the full message, the usual Lua idiom. The bound function
@@ -189,19 +212,40 @@ local function conversion_error(value, cxx)
   return "Unable to convert parameter from " .. lua_type_name(value) .. " to " .. cxx
 end
 
--- Number to integer the way lua_tointeger + a C cast do under LuaJIT:
--- truncate toward zero, then wrap modulo 2^bits.
-local function wrap_integer(n, modulus)
-  if n ~= n or n == huge or n == -huge then
-    return 0
+-- An integer the way LuaContext's integral Reader reads one (ext/luawrapper/include/LuaContext.hpp:
+-- lua_isnumber, then lua_tointeger, then a cast to the C type) under the LuaJIT pdns links: numbers
+-- and numeric strings (LuaJIT's lj_strscan: "300", " 0x1F ", "1e2") are accepted and truncated
+-- toward zero to a 64-bit integer; NaN, the infinities and anything outside the int64 range give
+-- what x86-64's conversion gives, INT64_MIN, whose low 32 (or 16) bits are 0 (a TTL of 1e20 or
+-- math.huge is 0 natively). Returns that integer, or nil for a value that is not a number.
+-- The callers wrap it to the C type's width (wrap_integer). dispatch.lua reads rows with it too.
+local INT64_MIN, INT64_LIMIT = -2 ^ 63, 2 ^ 63
+
+local function to_integer(value)
+  local n = tonumber(value)
+  if n == nil then
+    return nil
+  elseif n >= 0 then
+    if n < INT64_LIMIT then
+      return floor(n)
+    end
+  elseif n >= INT64_MIN then
+    return -floor(-n)
   end
-  if n >= 0 then
-    n = floor(n)
-  else
-    n = -floor(-n)
-  end
-  return floor(n % modulus)
+  return INT64_MIN -- NaN fails every comparison above
 end
+M.to_integer = to_integer
+
+-- An integer cast to a C type of 2^bits values (modulus), as the cast wraps it: unsigned, or signed
+-- (two's complement). floor keeps the result an integer on Lua 5.3+, where -2^63 is a float.
+local function wrap_integer(n, modulus, signed)
+  n = floor(n % modulus)
+  if signed and n >= modulus / 2 then
+    n = n - modulus
+  end
+  return n
+end
+M.wrap_integer = wrap_integer
 
 -- Converters: each returns the converted value, or nil and the C++ type name.
 local ARG = {}
@@ -225,18 +269,11 @@ end
 
 local function integer_reader(modulus, signed, cxx)
   return function(v)
-    local n = v
-    if type(v) == "string" then
-      n = tonumber(v)
-    end
-    if type(n) ~= "number" then
+    local n = to_integer(v)
+    if n == nil then
       return nil, cxx
     end
-    n = wrap_integer(n, modulus)
-    if signed and n >= modulus / 2 then
-      n = n - modulus
-    end
-    return n
+    return wrap_integer(n, modulus, signed)
   end
 end
 
@@ -400,7 +437,14 @@ local function shared_eq(a, b)
 end
 
 local function read_only(self, key)
-  error(format("Unable to set field '%s' of a %s object", tostring(key), OBJECT_TYPES[getmetatable(self)]), 2)
+  error(
+    format(
+      "Unable to set field '%s' of a %s object",
+      tostring(key),
+      OBJECT_TYPES[getmetatable(self)]
+    ),
+    2
+  )
 end
 
 -- A metatable whose __index is a separate methods table: keeping them apart
@@ -419,8 +463,9 @@ local function new_type(name, methods, tostring_fn, eq_fn)
 end
 
 ---------------------------------------------------------------------------
--- DNSName (spec 3.3). State: _wire, the wire form (length-prefixed labels
--- and a final 0 byte), case preserved. The EMPTY name has _wire == "".
+-- DNSName (pdns/dnsname.cc, DNSName's constructors and toString; bound in pdns/lua-base4.cc).
+-- State: _wire, the wire form (length-prefixed labels and a final 0 byte), case preserved. The
+-- EMPTY name has _wire == "".
 ---------------------------------------------------------------------------
 
 local DNSName_methods = {}
@@ -565,8 +610,8 @@ end
 
 -- Text -> wire. Recent results are cached: names repeat a lot (every
 -- question's qname), and the wire string is immutable so sharing is safe.
-local name_cache, name_cache_size = {}, 0
 local NAME_CACHE_MAX = 4096
+local name_cache, cache_wire = bounded_cache(NAME_CACHE_MAX)
 
 local function parse_wire(text)
   local wire = name_cache[text]
@@ -584,11 +629,7 @@ local function parse_wire(text)
     wire, err = parse_plain(text)
   end
   if wire then
-    if name_cache_size >= NAME_CACHE_MAX then
-      name_cache, name_cache_size = {}, 0
-    end
-    name_cache[text] = wire
-    name_cache_size = name_cache_size + 1
+    cache_wire(text, wire)
   end
   return wire, err
 end
@@ -707,7 +748,7 @@ local function fast_name_less(a, b)
 end
 
 -- Texts of recent names: scripts call toString on every question's qname.
-local text_cache, text_cache_size = {}, 0
+local text_cache, cache_text = bounded_cache(NAME_CACHE_MAX)
 
 function DNSName_methods.toString(self)
   local wire = self._wire
@@ -720,12 +761,7 @@ function DNSName_methods.toString(self)
   if not text then
     return nil, err
   end
-  if text_cache_size >= NAME_CACHE_MAX then
-    text_cache, text_cache_size = {}, 0
-  end
-  text_cache[wire] = text
-  text_cache_size = text_cache_size + 1
-  return text
+  return cache_text(wire, text)
 end
 
 function DNSName_methods.toStringNoDot(self)
@@ -808,8 +844,15 @@ do
   for k, v in pairs(DNSName_methods) do
     raw[k] = v
   end
-  for _, name in ipairs({ "toString", "toStringNoDot", "countLabels", "wireLength", "wirelength",
-    "getRawLabels", "chopOff" }) do
+  for _, name in ipairs({
+    "toString",
+    "toStringNoDot",
+    "countLabels",
+    "wireLength",
+    "wirelength",
+    "getRawLabels",
+    "chopOff",
+  }) do
     DNSName_methods[name] = bind(raw[name], 1, dn)
   end
   for _, name in ipairs({ "isPartOf", "makeRelative", "canonCompare", "__lt" }) do
@@ -840,10 +883,11 @@ M.DNSName = {
 }
 
 ---------------------------------------------------------------------------
--- QType (spec 3.4). State: _code.
+-- QType (pdns/qtype.cc, QType::chartocode and the names table). State: _code.
 ---------------------------------------------------------------------------
 
--- The 4.7.3 name table (64 names; TSIG is commented out there).
+-- The 4.7.3 name table (64 names; TSIG is commented out there), laid out as a table.
+-- stylua: ignore
 local QTYPE_CODES = {
   A = 1, NS = 2, CNAME = 5, SOA = 6, MB = 7, MG = 8, MR = 9, PTR = 12, HINFO = 13, MINFO = 14,
   MX = 15, TXT = 16, RP = 17, AFSDB = 18, SIG = 24, KEY = 25, AAAA = 28, LOC = 29, SRV = 33,
@@ -893,7 +937,7 @@ local function atoi16(s)
   return value
 end
 
-local qtype_cache, qtype_cache_size = {}, 0
+local qtype_cache, cache_qtype = bounded_cache(1024)
 
 local function qtype_code_from_text(text)
   text = cstr(text)
@@ -918,13 +962,7 @@ local function qtype_code_of(text)
   if code then
     return code
   end
-  code = qtype_code_from_text(text)
-  if qtype_cache_size >= 1024 then
-    qtype_cache, qtype_cache_size = {}, 0
-  end
-  qtype_cache[text] = code
-  qtype_cache_size = qtype_cache_size + 1
-  return code
+  return cache_qtype(text, qtype_code_from_text(text))
 end
 
 local function qtype_name_of(code)
@@ -965,8 +1003,9 @@ M.QType = {
 }
 
 ---------------------------------------------------------------------------
--- ComboAddress (spec 3.5). State: _family (4 or 6), _addr (4 or 16 bytes in
--- network order), _port (number), _scope (IPv6 "%scope" text, or nil).
+-- ComboAddress (pdns/iputils.hh; parsing: pdns/misc.cc makeIPv4sockaddr/makeIPv6sockaddr). State:
+-- _family (4 or 6), _addr (4 or 16 bytes in network order), _port (number), _scope (IPv6 "%scope"
+-- text, or nil).
 ---------------------------------------------------------------------------
 
 local CA_methods = {}
@@ -1306,7 +1345,11 @@ local function ipv6_to_text(addr)
         n = n + 1
         out[n] = ":"
       end
-      if i == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xffff)) then
+      if
+        i == 6
+        and best_base == 0
+        and (best_len == 6 or (best_len == 5 and words[5] == 0xffff))
+      then
         n = n + 1
         out[n] = format("%d.%d.%d.%d", byte(addr, 13, 16))
         break
@@ -1411,8 +1454,16 @@ ARG.ComboAddress = object_reader(CA_mt, CXX.ComboAddress)
 
 do
   local ca = ARG.ComboAddress
-  for _, name in ipairs({ "toString", "toStringWithPort", "getPort", "isIPv4", "isIPv6", "isMappedIPv4",
-    "mapToIPv4", "getRaw" }) do
+  for _, name in ipairs({
+    "toString",
+    "toStringWithPort",
+    "getPort",
+    "isIPv4",
+    "isIPv6",
+    "isMappedIPv4",
+    "mapToIPv4",
+    "getRaw",
+  }) do
     CA_methods[name] = bind(CA_methods[name], 1, ca)
   end
   CA_methods.truncate = bind(CA_methods.truncate, 2, ca, ARG.uint)
@@ -1429,8 +1480,8 @@ local function new_ca_from_raw(raw, port)
 end
 
 ---------------------------------------------------------------------------
--- cas: a set of addresses, compared address-only (spec 3.6). State: _set,
--- keyed by family and raw address.
+-- cas: a set of addresses, compared address-only (pdns/lua-base4.cc newCAS). State: _set, keyed by
+-- family and raw address.
 ---------------------------------------------------------------------------
 
 local CAS_methods = {}
@@ -1477,8 +1528,8 @@ CAS_methods.check = bind(function(self, ca)
 end, 2, object_reader(CAS_mt, CXX.cas), ARG.ComboAddress)
 
 ---------------------------------------------------------------------------
--- Netmask (spec 3.7). State: _network (a ComboAddress, host bits zeroed),
--- _bits (0-255, not clamped to the family's size).
+-- Netmask (pdns/iputils.hh Netmask). State: _network (a ComboAddress, host bits zeroed), _bits
+-- (0-255, not clamped to the family's size).
 ---------------------------------------------------------------------------
 
 local Netmask_methods = {}
@@ -1526,7 +1577,11 @@ local function parse_mask_bits(s)
     shown = format("%d", n)
   end
   if shown then
-    return std_error("checked_conv: source value " .. shown .. " is larger than target's maximum possible value 255")
+    return std_error(
+      "checked_conv: source value "
+        .. shown
+        .. " is larger than target's maximum possible value 255"
+    )
   end
   return n
 end
@@ -1621,9 +1676,9 @@ do
 end
 
 ---------------------------------------------------------------------------
--- NetmaskGroup (spec 3.8). State: _masks, keyed by "<family><network>/<bits>"
--- with {netmask, positive}. The longest matching prefix decides; adding the
--- same mask again replaces its sign.
+-- NetmaskGroup (pdns/iputils.hh NetmaskGroup). State: _masks, keyed by "<family><network>/<bits>"
+-- with {netmask, positive}. The longest matching prefix decides; adding the same mask again
+-- replaces its sign.
 ---------------------------------------------------------------------------
 
 local NMG_methods = {}
@@ -1697,8 +1752,8 @@ local function new_nmg(list)
 end
 
 ---------------------------------------------------------------------------
--- DNSResourceRecord (spec 3.9). State: _qname (DNSName), _qtype (code),
--- _ttl, _content, _domain_id, _auth.
+-- DNSResourceRecord (pdns/dns.hh; content: pdns/dnsrecords.cc; newDRR: pdns/lua-base4.cc). State:
+-- _qname (DNSName), _qtype (code), _ttl, _content, _domain_id, _auth.
 ---------------------------------------------------------------------------
 
 local DRR_methods = {}
@@ -1824,9 +1879,9 @@ do
 end
 
 ---------------------------------------------------------------------------
--- DNSRecord (spec 3.10). Members name/type/ttl/place read and write through
--- __index/__newindex (converted like native members); the content is parsed
--- by host.parse_content when the host provides it.
+-- DNSRecord (pdns/lua-base4.cc newDR and its members). Members name/type/ttl/place read and write
+-- through __index/__newindex (converted like native members); the content is parsed by
+-- host.parse_content when the host provides it.
 ---------------------------------------------------------------------------
 
 local DR_methods = {}
@@ -1868,18 +1923,30 @@ local DR_members = {
 
 -- Member writes are converted like native's (DNSName, uint16, uint32, int).
 local DR_writers = {
-  name = { ARG.DNSName, function(self, v)
-    rawset(self, "_name", v._wire)
-  end },
-  type = { ARG.uint16, function(self, v)
-    rawset(self, "_type", v)
-  end },
-  ttl = { ARG.uint, function(self, v)
-    rawset(self, "_ttl", v)
-  end },
-  place = { ARG.int, function(self, v)
-    rawset(self, "_place", v)
-  end },
+  name = {
+    ARG.DNSName,
+    function(self, v)
+      rawset(self, "_name", v._wire)
+    end,
+  },
+  type = {
+    ARG.uint16,
+    function(self, v)
+      rawset(self, "_type", v)
+    end,
+  },
+  ttl = {
+    ARG.uint,
+    function(self, v)
+      rawset(self, "_ttl", v)
+    end,
+  },
+  place = {
+    ARG.int,
+    function(self, v)
+      rawset(self, "_place", v)
+    end,
+  },
 }
 
 local function new_dr(name, type_text, ttl, content, place)
@@ -1888,7 +1955,10 @@ local function new_dr(name, type_text, ttl, content, place)
   if not parsed then
     return nil, err
   end
-  return setmetatable({ _name = name._wire, _type = code, _ttl = ttl, _content = parsed, _place = place }, DR_mt)
+  return setmetatable(
+    { _name = name._wire, _type = code, _ttl = ttl, _content = parsed, _place = place },
+    DR_mt
+  )
 end
 
 DR_mt = new_type("DNSRecord", DR_methods, nil, nil)
@@ -2012,8 +2082,14 @@ local function resolve(qname, qtype)
     if auth == nil then
       auth = true
     end
-    result[i] = new_drr(name, floor(tonumber(row.type) or 0), floor(tonumber(row.ttl) or 0),
-      row.content or "", nil, auth)
+    result[i] = new_drr(
+      name,
+      floor(tonumber(row.type) or 0),
+      floor(tonumber(row.ttl) or 0),
+      row.content or "",
+      nil,
+      auth
+    )
     i = i + 1
     row = rows[i]
   end
@@ -2022,11 +2098,28 @@ end
 
 local function build_pdns_table()
   local pdns = {
-    NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
-    YXDOMAIN = 6, YXRRSET = 7, NXRRSET = 8, NOTAUTH = 9, NOTZONE = 10, DROP = -2,
+    NOERROR = 0,
+    FORMERR = 1,
+    SERVFAIL = 2,
+    NXDOMAIN = 3,
+    NOTIMP = 4,
+    REFUSED = 5,
+    YXDOMAIN = 6,
+    YXRRSET = 7,
+    NXRRSET = 8,
+    NOTAUTH = 9,
+    NOTZONE = 10,
+    DROP = -2,
     place = { QUESTION = 0, ANSWER = 1, AUTHORITY = 2, ADDITIONAL = 3 },
     loglevels = {
-      Emergency = 0, Alert = 1, Critical = 2, Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7,
+      Emergency = 0,
+      Alert = 1,
+      Critical = 2,
+      Error = 3,
+      Warning = 4,
+      Notice = 5,
+      Info = 6,
+      Debug = 7,
     },
   }
   for name, code in pairs(QTYPE_CODES) do

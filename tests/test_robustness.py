@@ -257,10 +257,6 @@ def test_a_huge_result_without_a_cap_is_sent_whole():
         ("long_name", "is not a valid DNS name"),
         ("long_label", "is not a valid DNS name"),
         ("newline_type", "type 0"),
-        ("ttl_inf", "ttl value inf"),
-        ("ttl_nan", "ttl value nan"),
-        ("ttl_text", 'ttl value "1e999"'),
-        ("id_neginf", "domain_id value -inf"),
         ("content_inf", "content value inf (number) is not a finite number"),
         ("content_nan", "(number) is not a finite number"),
         ("scope_junk", 'scopeMask value "12abc"'),
@@ -297,7 +293,8 @@ def test_result_tables_are_read_as_native_reads_them(lua):
         *(
             (f"{field}_{kind}", None)
             for field in ("ttl", "id", "scope")
-            for kind in ("huge", "neghuge", "big", "neg", "wrap", "hex", "spaced")
+            # NaN, the infinities and "1e999" read as 0, as native's lua_tointeger gives them
+            for kind in ("huge", "neghuge", "big", "neg", "wrap", "hex", "spaced", "inf", "nan", "text")
         ),
     ],
 )
