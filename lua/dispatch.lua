@@ -23,15 +23,19 @@ local parse_name, is_name = DNSName.parse, DNSName.is
 local new_qtype, is_qtype, qtype_code, qtype_name =
   QType.new, QType.is, QType.code_of, QType.name_of
 
--- The standard library as it was before the script ran (the script may assign over any of it).
+-- The standard library as it was before the script ran (the script may assign over any of it,
+-- string's fields included: s:match(...) would look match up in the string table at call time,
+-- through the string metatable's __index, so this file calls the captured functions instead).
 local concat, sort, format = table.concat, table.sort, string.format
-local byte, find, sub = string.byte, string.find, string.sub
+local byte, find, sub, gsub, match, upper =
+  string.byte, string.find, string.sub, string.gsub, string.match, string.upper
 local floor, huge, tonumber, tostring, type = math.floor, math.huge, tonumber, tostring, type
 local ipairs, pcall, xpcall, error, collectgarbage = ipairs, pcall, xpcall, error, collectgarbage
+local select = select
 -- A script's tables are walked with next, as native's lua_next walks them: a __pairs metamethod
 -- (honoured by pairs from Lua 5.2 on) is not called.
 local next = next
-local getinfo = debug.getinfo
+local getinfo, gethook, sethook = debug.getinfo, debug.gethook, debug.sethook
 
 local M = {}
 
@@ -56,10 +60,14 @@ end
 
 -- ---------------------------------------------------------------------------------------------
 -- Content rendering. pdns splits an answer line on tabs, collapses empty fields and strips
--- trailing white space, so content must reach it with no tab, no newline and no meaning that
--- depends on either. Inside a quoted string a control byte keeps its value as a \DDD escape;
--- outside quotes, white space only separates tokens, so any white space byte becomes a space.
--- Any other control byte outside quotes cannot be represented and fails the question.
+-- trailing white space (modules/pipebackend/coprocess.cc CoProcess::receive: boost::trim_right),
+-- so content must reach it with no tab, no newline, and nothing at its end that the trim eats.
+-- Inside a quoted string a control byte keeps its value as a \DDD escape. Outside quotes, tab,
+-- newline and carriage return are white space to pdns's record parsers (pdns/dnsname.hh
+-- dns_isspace; pdns/rcpgenerator.cc skipSpaces), so they become spaces; every other control byte
+-- (NUL, \v and \f included, which are not dns_isspace) is part of its token natively and is
+-- written as \DDD, which pdns's name parser reads back as the same byte: a CNAME content
+-- "a\1b.example." is served as a\001b.example., as native lua2 serves it.
 
 -- Byte loops like this one stand in for patterns on the hot path: LuaJIT compiles them, while a
 -- pattern is a C call that ends the trace.
@@ -99,10 +107,10 @@ local function render_content(content)
       end
     elseif c == '"' then
       quoted = true
-    elseif c == "\t" or c == "\n" or c == "\r" or c == "\v" or c == "\f" then
+    elseif c == "\t" or c == "\n" or c == "\r" then
       c = " "
     elseif control then
-      return nil, format("content has control byte \\%03d outside a quoted string", code)
+      c = format("\\%03d", code)
     end
     out[#out + 1] = c
   end
@@ -111,9 +119,11 @@ end
 
 -- pdns takes MX and SRV content as exactly two tab-separated fields: priority and the rest.
 local PRIORITY_TYPES = { [15] = "MX", [33] = "SRV" }
--- Native pdns quotes TXT and SPF content that does not start with a quote (DNSBackend::get);
--- doing it here first keeps a tab or newline inside such content inside the string.
-local QUOTED_TYPES = { [16] = true, [99] = true }
+-- Native pdns quotes TXT content that does not start with a quote (pdns/dnsbackend.cc
+-- DNSBackend::get(DNSZoneRecord&)); doing it here first keeps a tab or newline inside such
+-- content inside the string. SPF is not quoted there: unquoted SPF content fails natively, and
+-- through the pipe pdns fails it the same way.
+local TXT = 16
 
 -- ---------------------------------------------------------------------------------------------
 -- Rows. Keys and value types follow native lua2 (upstream, where 4.7.3 is stricter); an unknown
@@ -129,7 +139,7 @@ end
 
 local function describe(value)
   if type(value) == "string" then
-    return (format("%q", value):gsub("\\\n", "\\n"))
+    return (gsub(format("%q", value), "\\\n", "\\n"))
   end
   return tostring(value)
 end
@@ -159,7 +169,7 @@ local plain_names, cache_plain_name = bounded_cache(4096)
 
 local PLAIN_NAME_BYTE = {} -- letters, digits, "-", "_" and "*"
 for code = 0, 255 do
-  PLAIN_NAME_BYTE[code] = string.char(code):find("[0-9A-Za-z_*-]") ~= nil -- %w follows the locale
+  PLAIN_NAME_BYTE[code] = find(string.char(code), "[0-9A-Za-z_*-]") ~= nil -- %w follows the locale
 end
 
 local function plain_name_text(text)
@@ -174,9 +184,9 @@ local function plain_name_text(text)
   for i = 1, length do
     local code = byte(text, i)
     if code == 46 then
-      if label == 0 then
+      if label == 0 then -- a leading dot or an empty label
         return nil
-      end -- a leading dot or an empty label
+      end
       label = 0
     elseif PLAIN_NAME_BYTE[code] and label < 63 then
       label = label + 1
@@ -184,36 +194,65 @@ local function plain_name_text(text)
       return nil
     end
   end
-  if label == 0 then
+  if label == 0 then -- already absolute: nothing worth caching
     return text
-  end -- already absolute: nothing worth caching
+  end
   return cache_plain_name(text, text .. ".")
 end
+
+-- A row name's text for the DATA line, or nil. pdns reads it back with DNSName() in
+-- PipeBackend::get (modules/pipebackend/pipebackend.cc), which refuses a name over 255 bytes in
+-- wire form; that throw is not a PDNSException, so pdns neither reads the rest of the answer nor
+-- restarts the coprocess, and the next question would get this answer's leftover lines. DNSName()
+-- itself accepts 254 characters without a final dot (pdns/dnsname.cc counts the text, not the
+-- wire), so newDN gives such a name, and native lua2 serves a malformed packet with it. The empty
+-- name (makeRelative outside the zone) is the root natively.
+local function row_name_text(name)
+  local wire = name._wire
+  if wire == "" then
+    return "."
+  elseif #wire > 255 then
+    return nil
+  end
+  return name:toString()
+end
+
+-- Row keys must read as strings (native reads a row as vector<pair<string, variant>>: a key of
+-- another type fails the whole result, as a bad value does).
+local KEY_TYPES = { string = true, number = true }
 
 -- Reads one row table into `record`; returns record, or nil and the reason.
 local function read_row(index, row, record, warnings)
   record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
   record.domain_id, record.auth, record.scope = -1, true, 0
   for key, value in next, row do
+    if not KEY_TYPES[type(key)] then
+      return nil,
+        format("row %s: key %s (%s) is not a string", tostring(index), describe(key), type(key))
+    end
     if not is_row_value(value, type(value)) then
-      return bad(index, tostring(key), value, "a string, number, boolean, DNSName or QType")
+      return bad(index, text_of(key), value, "a string, number, boolean, DNSName or QType")
     end
     if key == "name" then
+      local text
       if is_name(value) then
-        record.name_text = value:toString()
+        text = row_name_text(value)
       elseif type(value) == "string" then
-        local text = plain_name_text(value)
+        text = plain_name_text(value)
         if not text then
           local ok, name = pcall(parse_name, value)
           if not ok then
             return bad(index, key, value, "a valid DNS name")
           end
-          text = name:toString()
+          text = row_name_text(name)
         end
-        record.name_text = text
       else
         return bad(index, key, value, "a DNSName or a string")
       end
+      if not text then
+        return bad(index, key, value, "a valid DNS name (over 255 bytes in wire form)")
+      end
+      record.name_text = text
     elseif key == "type" then
       local code = to_integer(value)
       if code == nil then
@@ -233,7 +272,9 @@ local function read_row(index, row, record, warnings)
         if value ~= value or value == huge or value == -huge then
           return bad(index, key, value, "a finite number")
         end
-        record.content = integer_text(to_integer(value))
+        -- upstream pdns reads a number content as an int (to_string of it): truncated, wrapped to
+        -- 32 bits, and -0.0 is 0 (4.7.3 fails every number content)
+        record.content = integer_text(wrap_signed32(to_integer(value)) + 0)
       else
         return bad(index, key, value, "a string or a number")
       end
@@ -274,7 +315,7 @@ local function read_row(index, row, record, warnings)
       warnings[#warnings + 1] = format(
         "LOG\tUnsupported key '%s' in lookup or list result\n",
         (
-          tostring(key):gsub("[%z\1-\31\127]", function(c)
+          gsub(text_of(key), "[%z\1-\31\127]", function(c)
             return format("\\x%02x", byte(c))
           end)
         )
@@ -310,16 +351,13 @@ local function render_row(index, record, answer)
     return nil,
       format("row %s: type 0 (no type given) with content %s", tostring(index), describe(content))
   end
-  if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then
+  if code == TXT and byte(content, 1) ~= 34 then
     content = '"' .. content .. '"'
   end
-  local rendered, why = render_content(content)
-  if not rendered then
-    return nil, format("row %s: %s", tostring(index), why)
-  end
+  local rendered = render_content(content)
   local type_name = qtype_name(code)
   if PRIORITY_TYPES[code] then
-    local priority, rest = rendered:match("^ *(%S+) +(.-) *$")
+    local priority, rest = match(rendered, "^ *(%S+) +(.-) *$")
     if not priority or rest == "" then
       return nil,
         format(
@@ -474,13 +512,77 @@ local function script_position()
   end
 end
 
+-- A debug hook the script sets fires only for the script's code, as natively, where everything
+-- around the script is C++. Here lua2pipe's own Lua would run under it too, and a hook that
+-- raises would fail lua2pipe's work (splitting the question, reading the rows, the error handler)
+-- under a wrong name ("malformed question", "error in error handling"). So the debug.sethook the
+-- script sees installs `gate`, which passes an event on only when it comes from a function that
+-- is not lua2pipe's nor Python's (for a C function: its caller's), by a tail call, so that inside
+-- the script's hook getinfo levels are as they would be without the gate. A hook set on a
+-- coroutine (sethook(thread, ...)) is installed as given.
+local OWN_CHUNKS = { ["=environment.lua"] = true, ["=dispatch.lua"] = true }
+local script_hook -- the hook function the script set
+
+local function gate(event, line)
+  local info = getinfo(2, "S")
+  if info and info.what == "C" then
+    info = getinfo(3, "S")
+  end
+  if info and not OWN_CHUNKS[info.source] then -- no info: called from Python
+    return script_hook(event, line)
+  end
+end
+
+local function script_sethook(...)
+  local hook, mask, count = ...
+  if type(hook) ~= "function" then -- a thread first, no hook (clearing it), or an error to raise
+    script_hook = nil
+    return sethook(...)
+  end
+  script_hook = hook
+  return sethook(gate, mask, count)
+end
+
+local function script_gethook(...)
+  if select("#", ...) > 0 then
+    return gethook(...)
+  end
+  local hook, mask, count = gethook()
+  if hook == gate then
+    hook = script_hook
+  end
+  return hook, mask, count
+end
+
+if type(G.debug) == "table" then
+  G.debug.sethook, G.debug.gethook = script_sethook, script_gethook
+end
+
+-- Reasons end up on one LOG line: a message of megabytes (error(string.rep(...))) is cut here, in
+-- O(1), before anything walks it.
+local MAX_REASON_BYTES = 4096
+
 local function error_handler(message)
-  local text = type(message) == "string" and message or describe(message)
+  local text = message
+  if type(message) ~= "string" then
+    -- describe calls tostring, and an error object's __tostring may raise, or return a non-string
+    -- (Lua 5.1 and LuaJIT pass that on): failing here would leave "error in error handling"
+    local ok, described = pcall(describe, message)
+    text = ok and type(described) == "string" and described
+      or format(
+        "a %s error value whose __tostring %s",
+        type(message),
+        ok and "returned a " .. type(described) or "raised an error"
+      )
+  end
+  if #text > MAX_REASON_BYTES then
+    text = format("%s... (%d bytes in all)", sub(text, 1, MAX_REASON_BYTES), #text)
+  end
   local where, file = script_position()
   if where and sub(text, 1, #file + 1) ~= file .. ":" then -- not already "file:line: ..."
     text = where .. ": " .. text
   end
-  return (text:gsub("[%z\1-\31]", " "))
+  return (gsub(text, "[%z\1-\31]", " "))
 end
 
 -- Hooks, captured once after the script loaded (native reads them before dns_init and never again).
@@ -611,7 +713,7 @@ local function lookup(qname_text, qtype_text, id, remote, local_address, real_re
     ctx.source_address = remote
     -- below ABI 3 pdns sends no real remote; without ECS it is the remote as a Netmask
     ctx.real_source_address = real_remote
-      or (find(remote, ":", 1, true) and remote:gsub("%%.*", "") .. "/128" or remote .. "/32")
+      or (find(remote, ":", 1, true) and gsub(remote, "%%.*", "") .. "/128" or remote .. "/32")
   end
   local result
   ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
@@ -761,7 +863,7 @@ local function script_defined(name)
     return false
   end
   local info = getinfo(fn, "S")
-  return info.what ~= "C" and info.source:sub(1, 1) ~= "="
+  return info.what ~= "C" and sub(info.source, 1, 1) ~= "="
 end
 
 M.is_script_function = script_defined
@@ -956,8 +1058,8 @@ local function read_info(hook, zone, info, warnings)
       if type(value) ~= "string" or to_integer(value) ~= nil then
         return nil, where .. " is not a kind name"
       end
-      out.kind = KINDS[value:upper()] or "native"
-      if not KINDS[value:upper()] then
+      out.kind = KINDS[upper(value)] or "native"
+      if not KINDS[upper(value)] then
         warnings[#warnings + 1] = format(
           "%s: %s kind %s is not native, primary (master), "
             .. "secondary (slave), producer or consumer; pdns takes it as native",
@@ -1036,7 +1138,7 @@ local function soa_info(zone, warnings)
     return false,
       format("dns_get_domaininfo missing and dns_lookup has no SOA for %s", zone:toString())
   end
-  local serial = found.content:match("^%s*%S+%s+%S+%s+(%S+)")
+  local serial = match(found.content, "^%s*%S+%s+%S+%s+(%S+)")
   return {
     zone = zone:toString(),
     id = found.id,

@@ -65,7 +65,7 @@ local M = {}
 
 local byte, char, find, format, gsub, sub, rep =
   string.byte, string.char, string.find, string.format, string.gsub, string.sub, string.rep
-local reverse = string.reverse
+local reverse, match, gmatch = string.reverse, string.match, string.gmatch
 local concat = table.concat
 local floor = math.floor
 local unpack = table.unpack or unpack
@@ -918,11 +918,11 @@ local function atoi16(s)
     negative = c == 45
     pos = pos + 1
   end
-  local digits = s:match("^[0-9]+", pos)
+  local digits = match(s, "^[0-9]+", pos)
   if not digits then
     return 0
   end
-  digits = digits:match("^0*(.*)$")
+  digits = match(digits, "^0*(.*)$")
   if #digits > 19 or (#digits == 19 and digits > INT64_MAX_DIGITS) then
     -- Clamped to LONG_MAX/LONG_MIN, whose low 16 bits are 0xffff and 0.
     return negative and 0 or 65535
@@ -1022,19 +1022,19 @@ local function strtoul0(s, pos)
   local digits, base, first
   if byte(s, pos) == 48 then
     local x = byte(s, pos + 1)
-    if (x == 120 or x == 88) and s:find("^[0-9A-Fa-f]", pos + 2) then
-      digits = s:match("^[0-9A-Fa-f]+", pos + 2)
+    if (x == 120 or x == 88) and find(s, "^[0-9A-Fa-f]", pos + 2) then
+      digits = match(s, "^[0-9A-Fa-f]+", pos + 2)
       base, first = 16, pos + 2
     else
-      digits = s:match("^[0-7]+", pos)
+      digits = match(s, "^[0-7]+", pos)
       base, first = 8, pos
     end
   else
-    digits = s:match("^[0-9]+", pos)
+    digits = match(s, "^[0-9]+", pos)
     base, first = 10, pos
   end
   local after = first + #digits
-  local significant = digits:match("^0*(.*)$")
+  local significant = match(digits, "^0*(.*)$")
   local max_digits = (base == 16 and 8) or (base == 8 and 11) or 10
   if #significant > max_digits then
     return nil, after
@@ -1090,7 +1090,7 @@ end
 
 -- glibc inet_pton(AF_INET): exactly four decimal octets, no leading zeros.
 local function inet_pton4(s)
-  local a, b, c, d = s:match("^([0-9]+)%.([0-9]+)%.([0-9]+)%.([0-9]+)$")
+  local a, b, c, d = match(s, "^([0-9]+)%.([0-9]+)%.([0-9]+)%.([0-9]+)$")
   if not a then
     return nil
   end
@@ -1213,8 +1213,8 @@ local function parse_ipv6_scoped(s)
   if not addr or scope == "" then
     return nil
   end
-  if scope:find("^[0-9]") then
-    local digits = scope:match("^[0-9]+$")
+  if find(scope, "^[0-9]") then
+    local digits = match(scope, "^[0-9]+$")
     if digits and #digits <= 10 and tonumber(digits) <= 4294967295 then
       local id = tonumber(digits)
       return addr, id ~= 0 and format("%d", id) or nil
@@ -1243,7 +1243,7 @@ local function parse_ipv6_sockaddr(s)
       end
       local rest = sub(s, close + 2)
       if rest ~= "" then -- stoul: white space, sign, digits, then anything
-        local sign, digits = rest:match("^%s*([+-]?)([0-9]+)")
+        local sign, digits = match(rest, "^%s*([+-]?)([0-9]+)")
         if not digits then
           return nil
         end
@@ -1275,7 +1275,7 @@ local function parse_ipv4_sockaddr(s)
   if rest == "" then
     return nil
   end
-  local sign, digits = rest:match("^%s*([+-]?)([0-9]+)$")
+  local sign, digits = match(rest, "^%s*([+-]?)([0-9]+)$")
   if not digits then
     return nil
   end
@@ -1561,11 +1561,11 @@ end
 
 -- pdns::checked_stoi<uint8_t>: std::stoull, then a range check.
 local function parse_mask_bits(s)
-  local sign, digits = s:match("^%s*([+-]?)([0-9]+)")
+  local sign, digits = match(s, "^%s*([+-]?)([0-9]+)")
   if not digits then
     return std_error("stoull")
   end
-  local significant = digits:match("^0*(.*)$")
+  local significant = match(digits, "^0*(.*)$")
   if #significant > 12 then
     return std_error("stoull")
   end
@@ -1782,7 +1782,7 @@ local function drr_zone_content(self)
   local qtype, content = self._qtype, self._content
   if qtype == T_MX or qtype == T_SRV then
     local last
-    for word in content:gmatch("[^ \t\n]+") do
+    for word in gmatch(content, "[^ \t\n]+") do
       last = word
     end
     if last == nil then

@@ -253,7 +253,6 @@ def test_a_huge_result_without_a_cap_is_sent_whole():
         ("tostring_raises_key", "tostring raised"),
         ("tostring_raises_result_key", "tostring raised"),
         ("error_object_tostring_raises", "dns_lookup failed"),
-        ("binary_unquoted", "control byte \\000 outside a quoted string"),
         ("long_name", "is not a valid DNS name"),
         ("long_label", "is not a valid DNS name"),
         ("newline_type", "type 0"),
@@ -286,6 +285,8 @@ def test_result_tables_are_read_as_native_reads_them(lua):
         ("binary_content", 'TXT\t0\t-1\t"\\000\\001\\002\udcff\udcfe \\013\\010\\009"'),
         ("non_utf8_content", 'TXT\t0\t-1\t"\udcff\udcfe\udcfd"'),
         ("newline_content", "A\t0\t-1\t192.0.2.1 END DATA forged"),
+        # a control byte outside quotes as \DDD, as pdns's name parser reads it back
+        ("binary_unquoted", "A\t0\t-1\t192.0.2.1\\000FAIL"),
         ("newline_mx", "MX\t0\t-1\t10\tEND mx.example.org."),
         ("newline_name", None),
         ("tab_name", None),
