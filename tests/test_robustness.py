@@ -19,14 +19,13 @@ import dns.name
 import pytest
 from coprocess_client import (
     HOSTILE,
-    NO_PACKET,
     PDNS_TIMEOUT,
     SCRIPTS,
     AnswerTimeout,
     Lua2Pipe,
     proc_stat_fields,
-    q,
 )
+from helpers import NO_PACKET, q
 
 import lua2pipe
 
