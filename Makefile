@@ -42,6 +42,7 @@ test: lint
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 	luacheck --no-color -q lua examples bench
 
 run: setup

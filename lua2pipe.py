@@ -24,7 +24,7 @@ from collections import deque
 # before its first answer (pathlib, typing, signal, dnspython, structlog) are imported where used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, MutableMapping, Sequence
     from typing import Any
 
 __all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
@@ -108,7 +108,7 @@ class Log:
     def _configure(self) -> Any:
         import structlog
 
-        def clean(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        def clean(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
             for key, value in event.items():
                 if isinstance(value, bytes):
                     value = value.decode("utf-8", "backslashreplace")
@@ -249,10 +249,12 @@ class Script:
             self.log(int(level), text, source="pdnslog")
 
     def _lua_resolve(self, qname: bytes, qtype: int) -> Any:
+        import dns.rdatatype
         import dns.resolver
 
         try:
-            answer = dns.resolver.resolve(qname.decode(), int(qtype), raise_on_no_answer=False)
+            rdtype = dns.rdatatype.RdataType.make(int(qtype))
+            answer = dns.resolver.resolve(qname.decode(), rdtype, raise_on_no_answer=False)
         except Exception as exc:  # the script sees an empty result, the log sees why
             self.log(4, "resolve failed", qname=qname, qtype=int(qtype), error=str(exc))
             return self.lua.table_from([])
@@ -283,9 +285,15 @@ def parse_content(code: int, content: str) -> str:
     import dns.exception
     import dns.name
     import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
 
     try:
-        return dns.rdata.from_text(1, code, content, origin=dns.name.root, relativize=False).to_text()
+        rdtype = dns.rdatatype.RdataType.make(code)
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype, content, origin=dns.name.root, relativize=False
+        )
+        return rdata.to_text()
     except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
 
@@ -557,8 +565,11 @@ class Coprocess:
             except UnicodeDecodeError:
                 self.failures += 1
                 return fail_answer("malformed question: line is not valid UTF-8")
+        lua_answer = self.lua_answer
+        if lua_answer is None:  # the script did not load
+            return self._answer_in_python(line)
         try:
-            answer = self.lua_answer(line) if self.lua_answer else False
+            answer = lua_answer(line)
         except Exception as exc:  # raised while reading the result (__tostring, __pairs), or memory
             return self._lua_failure(line, exc)
         if answer is False:
@@ -790,8 +801,8 @@ def _hook_result(result: Any) -> tuple[Any, list[str]]:
 def _split_arguments(
     command: str,
     argument: str,
-    names: list[str],
-    optional: list[str] = (),
+    names: Sequence[str],
+    optional: Sequence[str] = (),
     flags: tuple[str, ...] = ("--json",),
 ) -> tuple[dict[str, str], set[str]]:
     """Splits a built-in's arguments on white space: ``names`` are required, ``optional`` may

@@ -258,6 +258,7 @@ def query_main(argv: list[str]) -> int:
                 return 1
             print(f"; zone {found[0]} id {found[1]} (zone walk)")
             zone_id = found[1]
+        packet: tuple[bytes, bytes, bytes | None]
         if remote is None:  # no packet: what pdns sends for its own lookups
             packet = NO_PACKET
         else:  # without ECS the real remote is the client's address as /32 or /128
@@ -378,8 +379,8 @@ def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, s
         )
     except OSError as exc:
         return None, f"cannot start {command[0]}: {exc.strerror}"
+    assert process.stdin is not None and process.stdout is not None  # both are PIPE
     try:
-        assert process.stdin is not None and process.stdout is not None
         process.stdin.write(b"HELO\t5\n")
         process.stdin.flush()
         with selectors.DefaultSelector() as selector:
@@ -390,7 +391,7 @@ def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, s
         return time.monotonic() - started, line
     finally:
         with contextlib.suppress(OSError):
-            process.stdin.close()  # type: ignore[union-attr]
+            process.stdin.close()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
