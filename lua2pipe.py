@@ -320,7 +320,8 @@ def _lua_message(exc: Exception) -> str:
 # ---------------------------------------------------------------------------------------------
 # Answers. Every answer ends in END, or in FAIL after a LOG line that says why; FAIL is never
 # followed by END except after a zone-walk SOA question (type SOA, id -1), where pdns's getSOA
-# drains one more line (spec 1.7).
+# drains one more line (pdns/dnsbackend.cc DNSBackend::getSOA: after an exception from get(), it
+# calls get() again to empty the backend).
 
 
 def log_line(reason: str | bytes) -> bytes:
