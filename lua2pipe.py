@@ -6,10 +6,12 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 ``dns_lookup``, ``AXFR`` with ``dns_list`` and ``CMD`` (``pdnsutil backend-cmd``) with the other
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
-Sections, in order: settings and errors; logging; the Lua state (environment, script, hook
-dispatcher); answers; the coprocess loop; CMD; transcripts (replay, --record); the command
+This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
+state (environment, script, hook dispatcher); answers; the coprocess loop; CMD; the command
 line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) and
-``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question).
+``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question), installed as
+``_lua2pipe/lua``. The operator's tools (the check, query, axfr, cmd and replay subcommands,
+--record, key tags) are the private package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
