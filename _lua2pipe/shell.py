@@ -11,7 +11,6 @@ problem with the script or its data, 2 bad usage.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import os
 import selectors
@@ -390,13 +389,8 @@ def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, s
         line = process.stdout.readline().decode("utf-8", "backslashreplace").rstrip("\n")
         return time.monotonic() - started, line
     finally:
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.kill()  # as pdns stops the coprocesses it drops: only the banner's timing counts
+        process.communicate()
 
 
 def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
