@@ -1293,6 +1293,10 @@ def serve_main(argv: list[str]) -> int:
         script, load_error = load_script(args.script, log, lua=args.lua, max_memory_mb=args.max_memory)
     finally:
         slow_load.cancel()
+        # Gone before serving: it was started before the watchdog blocks SIGTERM, so while it
+        # lives the kernel may hand SIGTERM to it, and the default action kills lua2pipe with
+        # status -15 instead of the watchdog's clean exit.
+        slow_load.join()
     if script is not None and abi:
         script.set_abi(abi)
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
