@@ -55,6 +55,7 @@ test: lint
 lint: setup
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 	luacheck --no-color -q lua examples bench
 	node tools/stylua.mjs --check $(LUA_FORMATTED)
 

@@ -6,10 +6,12 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 ``dns_lookup``, ``AXFR`` with ``dns_list`` and ``CMD`` (``pdnsutil backend-cmd``) with the other
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
-Sections, in order: settings and errors; logging; the Lua state (environment, script, hook
-dispatcher); answers; the coprocess loop; CMD; transcripts (replay, --record); the command
+This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
+state (environment, script, hook dispatcher); answers; the coprocess loop; CMD; the command
 line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) and
-``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question).
+``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question), installed as
+``_lua2pipe/lua``. The operator's tools (the check, query, axfr, cmd and replay subcommands,
+--record, key tags) are the private package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from collections import deque
 # before its first answer (pathlib, typing, signal, dnspython, structlog) are imported where used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, MutableMapping, Sequence
     from typing import Any
 
 __all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
@@ -61,18 +62,13 @@ ABI_VERSIONS = range(1, 6)
 LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 
 
-def _lua_dir() -> str:
-    """Where the Lua half is: beside this file in a checkout; when pip-installed, in
-    PREFIX/share/lua2pipe for the PREFIX/lib/pythonX.Y/site-packages holding this file."""
-    here = os.path.dirname(os.path.realpath(__file__))
-    for candidate in (
-        os.path.join(here, "lua"),
-        os.path.join(here, os.pardir, os.pardir, os.pardir, "share", "lua2pipe"),
-        os.path.join(sys.prefix, "share", "lua2pipe"),
-    ):
-        if os.path.isfile(os.path.join(candidate, "dispatch.lua")):
-            return candidate
-    raise Lua2PipeError(f"lua2pipe's Lua files (environment.lua, dispatch.lua) are not beside {here}")
+#: The Lua half (environment.lua, dispatch.lua): package data of _lua2pipe, which is always
+#: installed beside this module. In a checkout _lua2pipe/lua is a link to the top-level lua/.
+LUA_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_lua2pipe", "lua")
+
+#: How a Python process runs lua2pipe with ``-c`` (the ``lua2pipe`` launcher says the same):
+#: imported by its own name, so the _lua2pipe package's ``import lua2pipe`` finds this module.
+RUN_BY_NAME = "import sys, lua2pipe; sys.exit(lua2pipe.main())"
 
 
 class Lua2PipeError(Exception):
@@ -114,7 +110,7 @@ class Log:
     def _configure(self) -> Any:
         import structlog
 
-        def clean(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        def clean(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
             for key, value in event.items():
                 if isinstance(value, bytes):
                     value = value.decode("utf-8", "backslashreplace")
@@ -194,8 +190,7 @@ class Script:
         self._run_chunk = self.lua.eval(
             "function(chunk) local ok, err = pcall(chunk) if not ok then error(tostring(err), 0) end end"
         )
-        lua_dir = _lua_dir()
-        environment = self._chunk(lua_dir, "environment.lua")()
+        environment = self._chunk("environment.lua")()
         host = self.lua.table_from(
             {
                 b"log": self._lua_log,
@@ -210,7 +205,7 @@ class Script:
         )(lua_globals)
         # Before the script runs, so the dispatcher holds the standard library as it was: a script
         # may assign over table, string or load without breaking lua2pipe.
-        self.dispatch = self._chunk(lua_dir, "dispatch.lua")(environment, lua_globals, before_script)
+        self.dispatch = self._chunk("dispatch.lua")(environment, lua_globals, before_script)
         try:
             with open(path, "rb") as script_file:
                 source = script_file.read()
@@ -232,8 +227,8 @@ class Script:
         if self.dnssec and "dns_get_domain_keys" not in self.hooks:
             self.log(4, "dns_get_domain_keys missing - cannot do live signing", script=path)
 
-    def _chunk(self, directory: str, name: str) -> Any:
-        with open(os.path.join(directory, name), "rb") as chunk_file:
+    def _chunk(self, name: str) -> Any:
+        with open(os.path.join(LUA_DIR, name), "rb") as chunk_file:
             return self._load_chunk(chunk_file.read(), b"=" + name.encode())
 
     def set_abi(self, abi: int) -> None:
@@ -256,10 +251,12 @@ class Script:
             self.log(int(level), text, source="pdnslog")
 
     def _lua_resolve(self, qname: bytes, qtype: int) -> Any:
+        import dns.rdatatype
         import dns.resolver
 
         try:
-            answer = dns.resolver.resolve(qname.decode(), int(qtype), raise_on_no_answer=False)
+            rdtype = dns.rdatatype.RdataType.make(int(qtype))
+            answer = dns.resolver.resolve(qname.decode(), rdtype, raise_on_no_answer=False)
         except Exception as exc:  # the script sees an empty result, the log sees why
             self.log(4, "resolve failed", qname=qname, qtype=int(qtype), error=str(exc))
             return self.lua.table_from([])
@@ -290,11 +287,27 @@ def parse_content(code: int, content: str) -> str:
     import dns.exception
     import dns.name
     import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
 
     try:
-        return dns.rdata.from_text(1, code, content, origin=dns.name.root, relativize=False).to_text()
+        rdtype = dns.rdatatype.RdataType.make(code)
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype, content, origin=dns.name.root, relativize=False
+        )
+        return rdata.to_text()
     except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+def load_script(path: str, log: Log, **options: Any) -> tuple[Script | None, str]:
+    """``(Script(path, log=log, **options), "")``, or ``(None, why)`` after logging why when
+    it does not load: a coprocess keeps answering, each question naming the reason."""
+    try:
+        return Script(path, log=log, **options), ""
+    except ScriptError as exc:
+        log(3, "script failed to load", script=path, error=str(exc))
+        return None, str(exc)
 
 
 def _lua_message(exc: Exception) -> str:
@@ -309,7 +322,8 @@ def _lua_message(exc: Exception) -> str:
 # ---------------------------------------------------------------------------------------------
 # Answers. Every answer ends in END, or in FAIL after a LOG line that says why; FAIL is never
 # followed by END except after a zone-walk SOA question (type SOA, id -1), where pdns's getSOA
-# drains one more line (spec 1.7).
+# drains one more line (pdns/dnsbackend.cc DNSBackend::getSOA: after an exception from get(), it
+# calls get() again to empty the backend).
 
 
 def log_line(reason: str | bytes) -> bytes:
@@ -417,32 +431,32 @@ def private_protocol_streams() -> tuple[int, int]:
 
 
 class Coprocess:
-    """Serves the pipe protocol for one :class:`Script` (or a load error) on two descriptors.
+    """Serves the pipe protocol for one :class:`Script` on two descriptors.
 
-    ``script`` is the loaded script, or the :class:`ScriptError` that prevented loading: then
-    HELO answers FAIL and every question answers LOG + FAIL naming the error, so pdns's log
-    says why instead of timing out. ``script_path`` and ``script_options`` (keyword arguments of
+    ``script`` is None when the script did not load, and ``load_error`` says why: then HELO
+    answers FAIL and every question answers LOG + FAIL naming the error, so pdns's log says why
+    instead of timing out. ``script_path`` and ``script_options`` (keyword arguments of
     :class:`Script`) are how CMD ``reload`` loads it again, even after a failed start.
     ``resume_abi`` continues a session after a restart (no HELO).
     """
 
     def __init__(
         self,
-        script: Script | ScriptError,
+        script: Script | None,
         input_fd: int,
         output_fd: int,
         *,
+        load_error: str = "",
         log: Log | None = None,
         query_logging: bool = False,
         max_query_ms: int = 0,
         restart_argv: list[str] | None = None,
         resume_abi: int = 0,
         pending: bytes = b"",
-        recorder: Recorder | None = None,
         script_path: str | None = None,
         script_options: dict[str, Any] | None = None,
     ) -> None:
-        self.use_script(script)
+        self.use_script(script, load_error)
         self.reader = LineReader(input_fd, pending)
         self.output_fd = output_fd
         self.log = log or Log()
@@ -459,20 +473,19 @@ class Coprocess:
         self.busy_since = 0.0
         self.answer_lock = threading.Lock()
         self.watchdog = Watchdog(self, max_query_ms / 1000, restart_argv)
-        if recorder is not None:
-            recorder.attach(self)  # binds recording read/answer/write functions (--record)
 
-    def use_script(self, script: Script | ScriptError) -> None:
-        """Serves ``script`` from the next question on (startup, CMD reload)."""
+    def use_script(self, script: Script | None, load_error: str = "") -> None:
+        """Serves ``script`` from the next question on (startup, CMD reload, a fresh Lua state);
+        None serves the failure to load it, ``load_error``."""
         self.script = script
-        self.lua_answer = (
-            (script.dispatch.answer_capped if script.max_memory_mb else script.dispatch.answer)
-            if isinstance(script, Script)
-            else None
-        )
+        self.load_error = load_error
+        self.lua_answer: Callable[[bytes], Any] | None = None
+        if script is not None:
+            dispatch = script.dispatch
+            self.lua_answer = dispatch.answer_capped if script.max_memory_mb else dispatch.answer
 
     def write(self, data: bytes) -> None:
-        _write_all(self.output_fd, data)
+        write_all(self.output_fd, data)
 
     # -- the loop
 
@@ -502,13 +515,13 @@ class Coprocess:
             text = answer(line)
             with lock:
                 self.busy_since = 0.0
-                _write_all(output_fd, text)
+                write_all(output_fd, text)
             record_latency(clock() - started)
         self._deinit()
         return 0
 
     def _deinit(self) -> None:
-        if isinstance(self.script, Script):
+        if self.script is not None:
             self.script.deinit()
 
     def _handshake(self) -> bool:
@@ -530,16 +543,15 @@ class Coprocess:
                 pass
             return False
         self.abi = abi
-        if isinstance(self.script, ScriptError):
+        if self.script is None:
             self.write(b"FAIL\n")
             return True  # keep answering, each question naming the load error
         self.script.set_abi(abi)
-        self.write(self.banner())
+        self.write(self.banner(self.script))
         return True
 
-    def banner(self) -> bytes:
-        script = self.script
-        assert isinstance(script, Script)  # a load error answers HELO with FAIL
+    @staticmethod
+    def banner(script: Script) -> bytes:
         return f"OK\tlua2pipe {VERSION} ({script.version}) serving {script.path}\n".encode(
             "utf-8", "backslashreplace"
         )
@@ -556,8 +568,11 @@ class Coprocess:
             except UnicodeDecodeError:
                 self.failures += 1
                 return fail_answer("malformed question: line is not valid UTF-8")
+        lua_answer = self.lua_answer
+        if lua_answer is None:  # the script did not load
+            return self._answer_in_python(line)
         try:
-            answer = self.lua_answer(line) if self.lua_answer else False
+            answer = lua_answer(line)
         except Exception as exc:  # raised while reading the result (__tostring, __pairs), or memory
             return self._lua_failure(line, exc)
         if answer is False:
@@ -591,18 +606,16 @@ class Coprocess:
         """Replaces a Lua state whose heap stays over --max-memory with a freshly loaded one
         (dns_deinit is not run in the full state)."""
         old = self.script
+        assert old is not None  # only a loaded script's Lua state fills up
         self.log(
             3, "Lua heap full", max_memory_mb=old.max_memory_mb, action="restarting with a fresh Lua state"
         )
-        try:
-            new: Script | ScriptError = Script(
-                old.path, lua=old.runtime_name, log=self.log, max_memory_mb=old.max_memory_mb
-            )
+        new, load_error = load_script(
+            old.path, self.log, lua=old.runtime_name, max_memory_mb=old.max_memory_mb
+        )
+        if new is not None:
             new.set_abi(self.abi)
-        except ScriptError as exc:
-            self.log(3, "script failed to load", script=old.path, error=str(exc))
-            new = exc
-        self.use_script(new)
+        self.use_script(new, load_error)
 
     def _log_question(self, line: bytes, **outcome: Any) -> None:
         """--query-logging: the hook called, its arguments, and the answer or the failure."""
@@ -621,9 +634,9 @@ class Coprocess:
         if tag == b"CMD" and self.abi >= 5:
             return self.commands.run(line[4:])
         self.failures += 1
-        if tag in (b"Q", b"AXFR") and isinstance(self.script, ScriptError):
+        if tag in (b"Q", b"AXFR") and self.script is None:
             self.questions += 1
-            return fail_answer(f"script not loaded: {self.script}", is_zone_walk(fields))
+            return fail_answer(f"script not loaded: {self.load_error}", is_zone_walk(fields))
         if not line:
             return fail_answer("malformed question: empty line")
         hint = " (CMD needs pipe-abi-version=5)" if tag == b"CMD" else ""
@@ -631,7 +644,7 @@ class Coprocess:
         return fail_answer(f"malformed question: unknown question {tag_text!r}{hint}")
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     written = os.write(fd, data)
     while written < len(data):
         data = data[written:]
@@ -691,7 +704,7 @@ class Watchdog:
         coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
         try:
             answer = fail_answer(reason, is_zone_walk(coprocess.in_hand.split(b"\t")))
-            _write_all(coprocess.output_fd, answer)
+            write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
         if not self.restart_argv:
@@ -755,18 +768,18 @@ def _fields(pairs: list[tuple[str, Any]]) -> str:
     return " ".join(f"{key}={_field(value)}" for key, value in pairs)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """A reason as one line: control characters become spaces."""
     return "".join(c if c.isprintable() else " " for c in text).strip() or "unknown error"
 
 
-def _from_lua(value: Any) -> Any:
+def from_lua(value: Any) -> Any:
     """A normalised hook result (Lua tables of strings, numbers and booleans) as Python values:
     bytes become str, array tables lists, other tables dicts."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if type(value).__name__ == "_LuaTable":  # whichever lupa runtime module made it
-        items = [(_from_lua(k), _from_lua(v)) for k, v in value.items()]
+        items = [(from_lua(k), from_lua(v)) for k, v in value.items()]
         if all(isinstance(k, int) for k, _ in items):
             return [v for _, v in sorted(items)]
         return dict(items)
@@ -782,17 +795,17 @@ def _hook_result(result: Any) -> tuple[Any, list[str]]:
     else:
         first, second = result, None
     if first is None or first is False:
-        reason = _one_line(_from_lua(second) or "no reason given")
+        reason = one_line(from_lua(second) or "no reason given")
         raise (CommandNotFound if first is False else CommandError)(reason)
-    warnings = _from_lua(second) if second is not None else []
-    return _from_lua(first), [_one_line(w) for w in warnings or []]
+    warnings = from_lua(second) if second is not None else []
+    return from_lua(first), [one_line(w) for w in warnings or []]
 
 
 def _split_arguments(
     command: str,
     argument: str,
-    names: list[str],
-    optional: list[str] = (),
+    names: Sequence[str],
+    optional: Sequence[str] = (),
     flags: tuple[str, ...] = ("--json",),
 ) -> tuple[dict[str, str], set[str]]:
     """Splits a built-in's arguments on white space: ``names`` are required, ``optional`` may
@@ -831,40 +844,42 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-class OfflineHost:
-    """What :class:`Commands` reports on outside a coprocess (``lua2pipe cmd``): the script,
-    and no questions served."""
+if TYPE_CHECKING:
+    from typing import Protocol
 
-    def __init__(self, script: Script | ScriptError, log: Log | None = None) -> None:
-        self.script = script
-        self.log = log or Log()
-        self.abi = 5
-        self.questions = 0
-        self.failures = 0
-        self.latencies: deque[float] = deque()
-        self.started = time.monotonic()
+    class CommandHost(Protocol):
+        """What :class:`Commands` reports on and reloads: a :class:`Coprocess`, or outside one
+        (``lua2pipe cmd``) ``_lua2pipe.shell.OfflineHost``."""
 
-    def use_script(self, script: Script | ScriptError) -> None:
-        """As :meth:`Coprocess.use_script` (CMD reload)."""
-        self.script = script
+        script: Script | None
+        load_error: str
+        abi: int
+        log: Log
+        questions: int
+        failures: int
+        latencies: deque[float]  # seconds, most recent last
+        started: float  # time.monotonic()
+
+        def use_script(self, script: Script | None, load_error: str = "") -> None: ...
 
 
 class Commands:
-    """The CMD surface of one coprocess (or of an :class:`OfflineHost`).
+    """The CMD surface of one coprocess, or of any other :class:`CommandHost`.
 
-    ``coprocess`` provides ``script``, ``abi``, ``log``, ``questions``, ``failures``,
-    ``latencies`` (seconds, most recent last) and ``started`` (``time.monotonic()``).
     ``script_options`` are the keyword arguments ``reload`` passes to :class:`Script` (``lua``,
     ``max_memory_mb``) and ``script_path`` the script it loads; by default both are taken from
     the running script.
     """
 
     def __init__(
-        self, coprocess: Any, script_options: dict[str, Any] | None = None, script_path: str | None = None
+        self,
+        coprocess: CommandHost,
+        script_options: dict[str, Any] | None = None,
+        script_path: str | None = None,
     ) -> None:
         self.coprocess = coprocess
         self.script_options = dict(script_options or {})
-        self.script_path: str | None = script_path or getattr(coprocess.script, "path", None)
+        self.script_path = script_path or (coprocess.script.path if coprocess.script else None)
         self.reloads = 0
         self.builtins: dict[str, tuple[Callable[[str], str], str]] = {
             "help": (self.help, "help: list the commands"),
@@ -910,12 +925,12 @@ class Commands:
         try:
             return 0, self._execute(command)
         except CommandNotFound as exc:
-            return 1, f"not found: {_one_line(str(exc))}"
+            return 1, f"not found: {one_line(str(exc))}"
         except CommandError as exc:
-            return 2, f"error: {_one_line(str(exc))}"
+            return 2, f"error: {one_line(str(exc))}"
         except Exception as exc:  # a bug must not desync pdns: still one line and END
             self.coprocess.log(3, "CMD failed", command=command, error=repr(exc))
-            return 2, f"error: {_one_line(type(exc).__name__ + ': ' + str(exc))}"
+            return 2, f"error: {one_line(type(exc).__name__ + ': ' + str(exc))}"
 
     @staticmethod
     def _first_word(command: str) -> tuple[str, str]:
@@ -932,9 +947,7 @@ class Commands:
                 raise CommandError(f"lua2pipe {name!r} is not a built-in command (try help)")
             return self.builtins[name][0](rest)
         script = self.coprocess.script
-        script_function = isinstance(script, Script) and bool(
-            script.dispatch.is_script_function(word.encode())
-        )
+        script_function = script is not None and bool(script.dispatch.is_script_function(word.encode()))
         if word in self.builtins and not script_function:
             return self.builtins[word][0](argument)
         if not word:
@@ -948,12 +961,12 @@ class Commands:
         result = script.dispatch.call_command(word.encode(), argument.encode())
         if type(result) is bytes:
             return result.decode("utf-8", "backslashreplace")
-        raise CommandError(_from_lua(result[1]))
+        raise CommandError(from_lua(result[1]))
 
     def _script(self) -> Script:
         script = self.coprocess.script
-        if isinstance(script, ScriptError):
-            raise CommandError(f"script not loaded: {script}")
+        if script is None:
+            raise CommandError(f"script not loaded: {self.coprocess.load_error}")
         return script
 
     @staticmethod
@@ -968,9 +981,7 @@ class Commands:
 
     def help(self, _argument: str) -> str:
         script = self.coprocess.script
-        functions = (
-            _from_lua(script.dispatch.script_functions()).split() if isinstance(script, Script) else []
-        )
+        functions = from_lua(script.dispatch.script_functions()).split() if script is not None else []
         lines = []
         for name, (_, usage) in self.builtins.items():
             shadowed = name in functions
@@ -986,7 +997,7 @@ class Commands:
 
     def version(self, _argument: str) -> str:
         script = self.coprocess.script
-        if isinstance(script, ScriptError):
+        if script is None:
             return f"lua2pipe {VERSION}, script not loaded"
         return f"lua2pipe {VERSION} {script.version} {script.path}"
 
@@ -1005,13 +1016,13 @@ class Commands:
             )
         pairs.append(("uptime_seconds", round(time.monotonic() - host.started, 1)))
         script = host.script
-        if isinstance(script, Script):
+        if script is not None:
             pairs.append(("lua_memory_kb", round(float(script.dispatch.memory_kb()), 1)))
             pairs.append(("lua", script.version))
             pairs.append(("script", script.path))
         else:
             pairs.append(("lua_memory_kb", None))
-            pairs.append(("script_error", str(script)))
+            pairs.append(("script_error", host.load_error))
         pairs.append(("reloads", self.reloads))
         result = dict(pairs)
         lines = [f"{key}={_field(value)}" for key, value in pairs]
@@ -1021,19 +1032,19 @@ class Commands:
         _split_arguments("reload", argument, [], flags=())
         host = self.coprocess
         old = host.script
-        path = getattr(old, "path", None) or self.script_path
+        path = old.path if old is not None else self.script_path
         if not path:
             raise CommandError("reload: the script's path is unknown")
         options = dict(self.script_options)
-        if isinstance(old, Script):
+        if old is not None:
             options.setdefault("lua", old.runtime_name)
-            if getattr(old, "max_memory_mb", None):
+            if old.max_memory_mb:
                 options.setdefault("max_memory_mb", old.max_memory_mb)
         started = time.monotonic()
         try:
             new = Script(path, log=host.log, **options)
         except ScriptError as exc:
-            keeping = "the previous script" if isinstance(old, Script) else "nothing (no script loaded)"
+            keeping = "the previous script" if old is not None else "nothing (no script loaded)"
             host.log(3, "reload failed", script=path, error=str(exc))
             raise CommandError(f"reload failed, still serving {keeping}: {exc}") from None
         load_ms = (time.monotonic() - started) * 1000
@@ -1042,7 +1053,7 @@ class Commands:
         host.use_script(new)
         self.script_path = path
         self.reloads += 1
-        if isinstance(old, Script):
+        if old is not None:
             old.deinit()
         host.log(6, "script reloaded", script=path, load_ms=round(load_ms, 1))
         return f"reloaded {path} in {load_ms:.1f} ms; hooks: {' '.join(new.hooks)}"
@@ -1101,6 +1112,8 @@ class Commands:
     def keys(self, argument: str) -> str:
         args, flags = _split_arguments("keys", argument, ["ZONE"], flags=("--json", "--private"))
         keys, warnings = _hook_result(self._script().dispatch.cmd_keys(args["ZONE"].encode()))
+        from _lua2pipe.keys import content_digest, key_fingerprint  # cryptography: only keys pays
+
         private = "--private" in flags
         lines, result = [], []
         for key in keys or []:
@@ -1117,7 +1130,7 @@ class Commands:
             lines.append(_fields(list(described.items())))
             if private:
                 described["content"] = key["content"]
-                lines.extend("  " + _one_line(line) for line in key["content"].splitlines() if line.strip())
+                lines.extend("  " + one_line(line) for line in key["content"].splitlines() if line.strip())
             result.append(described)
         return self._render(result, warnings, "--json" in flags, lines)
 
@@ -1165,703 +1178,6 @@ def _cmd_answer(text: str) -> bytes:
     return "".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace") + b"END\n"
 
 
-# Key fingerprints. ``keys`` identifies a key by its DNSSEC key tag (what ``pdnsutil show-zone``
-# and DS records show), computed with dnspython from the DNSKEY that the private key implies:
-# RSA keys carry their public half; ECDSA P-256/P-384, Ed25519 and Ed448 public keys are derived
-# here in pure Python (no ``cryptography`` package needed; only the CMD path pays for it). For
-# other algorithms the tag is "-"; every key also gets ``sha256``, the first 16 hex digits of the
-# SHA-256 of its content, which never reveals the key.
-
-_P256 = (
-    2**256 - 2**224 + 2**192 + 2**96 - 1,
-    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
-    32,
-)
-_P384 = (
-    2**384 - 2**128 - 2**96 + 2**32 - 1,
-    0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
-    0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F,
-    48,
-)
-
-
-def _ecdsa_public(private: int, curve: tuple[int, int, int, int]) -> bytes:
-    p, gx, gy, size = curve
-
-    def add(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
-        if a is None:
-            return b
-        if b is None:
-            return a
-        if a[0] == b[0] and (a[1] + b[1]) % p == 0:
-            return None
-        if a == b:
-            slope = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, p) % p  # curve a = -3
-        else:
-            slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, p) % p
-        x = (slope * slope - a[0] - b[0]) % p
-        return x, (slope * (a[0] - x) - a[1]) % p
-
-    result, addend = None, (gx, gy)
-    while private:
-        if private & 1:
-            result = add(result, addend)
-        addend = add(addend, addend)
-        private >>= 1
-    if result is None:
-        raise ValueError("private key is zero")
-    return result[0].to_bytes(size, "big") + result[1].to_bytes(size, "big")
-
-
-#: RFC 8032's Edwards curves: (p, a, d, base point x, y, key size in bytes).
-_ED25519 = (
-    2**255 - 19,
-    -1,
-    37095705934669439343138083508754565189542113879843219016388785533085940283555,
-    15112221349535400772501151409588531511454012693041857206046113283949847762202,
-    46316835694926478169428394003475163141307993866256225615783033603165251855960,
-    32,
-)
-_ED448 = (
-    2**448 - 2**224 - 1,
-    1,
-    -39081,
-    224580040295924300187604334099896036246789641632564134246125461686950415467406032909029192869357953282578032075146446173674602635247710,
-    298819210078481492676017930443930673437544040154080242095928241372331506189835876003536878655418784733982303233503462500531545062832660,
-    57,
-)
-
-
-def _eddsa_public(seed: bytes, curve: tuple[int, int, int, int, int, int]) -> bytes:
-    """The public key of an Ed25519 or Ed448 private key (RFC 8032 sections 5.1.5 and 5.2.5)."""
-    import hashlib
-
-    p, a, d, bx, by, size = curve
-    if curve is _ED25519:
-        digest = hashlib.sha512(seed).digest()[:32]
-        scalar = int.from_bytes(digest, "little") & ((1 << 254) - 8) | (1 << 254)
-    else:
-        digest = hashlib.shake_256(seed).digest(114)[:57]
-        scalar = int.from_bytes(digest, "little") & ((1 << 447) - 4) | (1 << 447)
-
-    def add(u: tuple[int, int], v: tuple[int, int]) -> tuple[int, int]:
-        t = d * u[0] * v[0] * u[1] * v[1] % p
-        x = (u[0] * v[1] + v[0] * u[1]) * pow(1 + t, -1, p) % p
-        y = (u[1] * v[1] - a * u[0] * v[0]) * pow(1 - t, -1, p) % p
-        return x, y
-
-    result, addend = (0, 1), (bx, by)
-    while scalar:
-        if scalar & 1:
-            result = add(result, addend)
-        addend = add(addend, addend)
-        scalar >>= 1
-    return (result[1] | (result[0] & 1) << (8 * size - 1)).to_bytes(size, "little")
-
-
-def _private_key_fields(content: str) -> dict[str, str]:
-    fields = {}
-    for line in content.splitlines():
-        name, separator, value = line.partition(":")
-        if separator:
-            fields[name.strip().lower()] = value.strip()
-    return fields
-
-
-def dnskey_public_key(algorithm: int, fields: dict[str, str]) -> bytes | None:
-    """The DNSKEY public key field for a private key in BIND's Private-key-format (as pdns
-    stores keys), or None when the algorithm is not supported here."""
-    import base64
-
-    def field(name: str) -> bytes:
-        return base64.b64decode(fields[name], validate=False)
-
-    if algorithm in (5, 7, 8, 10):
-        exponent, modulus = field("publicexponent"), field("modulus")
-        length = bytes([len(exponent)]) if len(exponent) < 256 else b"\0" + len(exponent).to_bytes(2, "big")
-        return length + exponent + modulus
-    if algorithm in (13, 14):
-        return _ecdsa_public(int.from_bytes(field("privatekey"), "big"), _P256 if algorithm == 13 else _P384)
-    if algorithm in (15, 16):
-        return _eddsa_public(field("privatekey"), _ED25519 if algorithm == 15 else _ED448)
-    return None
-
-
-def key_fingerprint(flags: int, content: str) -> tuple[int | None, int | None]:
-    """(algorithm, key tag) of a key's content; None for what cannot be read."""
-    fields = _private_key_fields(content)
-    try:
-        algorithm: int | None = int(fields.get("algorithm", "").split()[0])
-    except (ValueError, IndexError):
-        return None, None
-    try:
-        public = dnskey_public_key(algorithm, fields)
-    except (KeyError, ValueError):
-        return algorithm, None
-    if public is None:
-        return algorithm, None
-    import dns.dnssec
-    import dns.rdataclass
-    import dns.rdatatype
-    import dns.rdtypes.ANY.DNSKEY
-
-    dnskey = dns.rdtypes.ANY.DNSKEY.DNSKEY(
-        dns.rdataclass.IN, dns.rdatatype.DNSKEY, flags & 0xFFFF, 3, algorithm, public
-    )
-    return algorithm, dns.dnssec.key_id(dnskey)
-
-
-def content_digest(content: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(content.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------------------------
-# Transcripts: one protocol session as a text file a person can write and read (the format is
-# in conformance/README.md). ``lua2pipe replay FILE...`` feeds each to a real lua2pipe process
-# and diffs the answers; ``lua2pipe SCRIPT --record FILE`` writes the session pdns drives as one.
-
-#: How a recording writes the HELO banner, so a replay passes whatever the version.
-RECORDED_BANNER = "<~ OK\\tlua2pipe .*"
-
-
-class TranscriptError(Lua2PipeError):
-    """A transcript that does not follow the format; the message names file and line."""
-
-
-def transcript_unescape(text: str) -> bytes:
-    r"""The bytes a ``>`` or ``<`` line stands for: ``\t`` is a tab, ``\\`` one backslash,
-    ``\xHH`` the byte HH, and any other backslash is itself (so ``a\032b`` stays as written).
-    (``<~`` and ``stderr~`` patterns are regular expressions as written, with their own
-    ``\t``, ``\\`` and ``\xHH``.)"""
-    data = text.encode("utf-8")
-    if b"\\" not in data:
-        return data
-    import re
-
-    def one(match: Any) -> bytes:
-        escape = match.group(1)
-        if escape == b"t":
-            return b"\t"
-        if escape == b"\\":
-            return b"\\"
-        return bytes([int(escape[1:], 16)])
-
-    return re.sub(rb"\\(t|\\|x[0-9A-Fa-f]{2})", one, data)
-
-
-def transcript_escape(data: bytes) -> str:
-    r"""The transcript text of one protocol line, the inverse of :func:`transcript_unescape`.
-
-    Tabs, control characters, bytes that are not UTF-8 and leading or trailing spaces are
-    written as escapes. Backslashes stay as they are (pdns's ``a\032b``) unless they could be
-    misread: a run of two or more (pdns's ``\\``) or one before an escape or a ``t``/``x`` is
-    doubled.
-    """
-    text = data.decode("utf-8", "surrogateescape")
-    if "\\" not in text and text.strip(" ") == text:
-        if text.isprintable():
-            return text
-        tabs = text.replace("\t", "\\t")  # the usual protocol line (--record's hot path)
-        if tabs.isprintable():
-            return tabs
-    length = len(text)
-    lead = length - len(text.lstrip(" "))
-    end = lead + len(text.strip(" "))  # spaces before lead or from end on are written \x20
-
-    def escaped(index: int) -> bool:
-        char = text[index]
-        return (char == " " and not lead <= index < end) or not char.isprintable()
-
-    out = []
-    index = 0
-    while index < length:
-        char = text[index]
-        if char == "\\":
-            run_end = index
-            while run_end < length and text[run_end] == "\\":
-                run_end += 1
-            run = run_end - index
-            double = run > 1 or (run_end < length and (text[run_end] in "tx" or escaped(run_end)))
-            out.append("\\" * (2 * run if double else run))
-            index = run_end
-            continue
-        if char == " " and not lead <= index < end:
-            out.append("\\x20")
-        elif char == "\t":
-            out.append("\\t")
-        elif "\udc80" <= char <= "\udcff":
-            out.append(f"\\x{ord(char) - 0xDC00:02x}")
-        elif not char.isprintable():
-            out.append("".join(f"\\x{byte:02x}" for byte in char.encode("utf-8")))
-        else:
-            out.append(char)
-        index += 1
-    return "".join(out)
-
-
-class Transcript:
-    """One parsed transcript: the script and options, the session's events and what else is
-    expected (exit code, stderr patterns, a known failure)."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        import re
-        import shlex
-        from pathlib import Path
-
-        self.path = Path(path)
-        self.script = ""
-        self.options: list[str] = []
-        self.exit = 0
-        self.xfail: str | None = None
-        self.stderr: list[tuple[str, Any]] = []
-        #: ``(">", line)``, ``("<", line)`` or ``("<~", compiled pattern)``, in file order.
-        self.events: list[tuple[str, Any]] = []
-        try:
-            lines = self.path.read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TranscriptError(f"{self.path}: {exc}") from None
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip(" \t\r")
-            if not line or line.startswith("#"):
-                continue
-            marker, _, rest = line.partition(" ")
-            try:
-                if "\t" in rest and marker in (">", "<", "<~", "stderr~"):
-                    raise ValueError("a tab character: write it as \\t")
-                if marker in (">", "<"):
-                    self.events.append((marker, transcript_unescape(rest)))
-                elif marker == "<~":  # a regular expression as written: it has \t, \\, \xHH
-                    self.events.append(("<~", re.compile(rest.encode("utf-8"), re.DOTALL)))
-                elif marker == "stderr~":
-                    self.stderr.append((rest, re.compile(rest.encode("utf-8"), re.MULTILINE)))
-                elif line.startswith("script:"):
-                    if self.script:
-                        raise ValueError("a second script: line")
-                    self.script = line[len("script:") :].strip()
-                elif line.startswith("options:"):
-                    self.options = shlex.split(line[len("options:") :])
-                elif line.startswith("exit:"):
-                    self.exit = int(line[len("exit:") :])
-                elif line.startswith("xfail:"):
-                    self.xfail = line[len("xfail:") :].strip() or "known failure"
-                else:
-                    raise ValueError(
-                        "expected '> ', '< ', '<~ ', 'stderr~ ', a header "
-                        "(script:, options:, exit:, xfail:), '#' or a blank line"
-                    )
-            except (ValueError, re.error) as exc:
-                raise TranscriptError(f"{self.path}:{number}: {exc}: {raw!r}") from None
-        if not self.script:
-            raise TranscriptError(f"{self.path}: no 'script:' line")
-
-    @property
-    def questions(self) -> list[bytes]:
-        return [value for kind, value in self.events if kind == ">"]
-
-    @property
-    def expected(self) -> list[tuple[str, Any]]:
-        return [(kind, value) for kind, value in self.events if kind != ">"]
-
-
-def _expected_matches(expected: tuple[str, Any], line: bytes) -> bool:
-    kind, value = expected
-    return value == line if kind == "<" else value.fullmatch(line) is not None
-
-
-def _frame_sizes(questions: list[bytes], answers: list[bytes]) -> list[int]:
-    """How many answer lines belong to each question, read the way pdns reads them: one line
-    for HELO, up to END for CMD (at ABI 5), else up to END or FAIL, plus the END that follows
-    FAIL for a zone-walk SOA question. The last question takes any lines left over."""
-    sizes: list[int] = []
-    position, abi = 0, 0
-    for question in questions:
-        fields = question.split(b"\t")
-        start = position
-        if fields[0] == b"HELO":
-            position = min(position + 1, len(answers))
-            abi = helo_abi(fields)
-        else:
-            ends = (b"END",) if fields[0] == b"CMD" and abi >= 5 else (b"END", b"FAIL")
-            while position < len(answers):
-                position += 1
-                if answers[position - 1] in ends:
-                    break
-            if (
-                is_zone_walk(fields)
-                and answers[position - 1 : position] == [b"FAIL"]
-                and answers[position : position + 1] == [b"END"]
-            ):
-                position += 1
-        sizes.append(position - start)
-    if sizes:
-        sizes[-1] += len(answers) - position
-    elif answers:
-        sizes.append(len(answers))
-    return sizes
-
-
-def _render_session(questions: list[bytes], answers: list[str], sizes: list[int]) -> list[str]:
-    lines, position = [], 0
-    for index, size in enumerate(sizes):
-        if index < len(questions):
-            lines.append(f"> {transcript_escape(questions[index])}".rstrip(" "))
-        lines.extend(answers[position : position + size])
-        position += size
-    return lines
-
-
-def _render_expected(expected: tuple[str, Any]) -> str:
-    kind, value = expected
-    if kind == "<":
-        return f"< {transcript_escape(value)}".rstrip(" ")
-    return "<~ " + value.pattern.decode("utf-8", "backslashreplace")
-
-
-def _framing_key(expected: tuple[str, Any]) -> bytes:
-    kind, value = expected
-    if kind == "<":
-        return value
-    return next((word for word in (b"END", b"FAIL") if value.fullmatch(word)), b"")
-
-
-def answer_diff(questions: list[bytes], expected: list[tuple[str, Any]], answers: list[bytes]) -> str:
-    """A unified diff of the expected and actual session, each answer under its question (both
-    sides framed the same way, so only real differences show). An actual line that its
-    expected pattern matches is shown as the pattern."""
-    import difflib
-
-    expected_text = [_render_expected(e) for e in expected]
-    actual_text = [
-        expected_text[i]
-        if i < len(expected) and _expected_matches(expected[i], line)
-        else f"< {transcript_escape(line)}".rstrip(" ")
-        for i, line in enumerate(answers)
-    ]
-    before = _render_session(
-        questions, expected_text, _frame_sizes(questions, [_framing_key(e) for e in expected])
-    )
-    after = _render_session(questions, actual_text, _frame_sizes(questions, answers))
-    return "\n".join(difflib.unified_diff(before, after, "expected", "actual", lineterm="", n=3))
-
-
-class ReplayResult:
-    """The outcome of replaying one transcript; ``report`` says what differed."""
-
-    def __init__(
-        self,
-        path: Path,
-        passed: bool,
-        report: str = "",
-        xfail: str | None = None,
-        output: bytes = b"",
-    ) -> None:
-        self.path = path
-        self.passed = passed
-        self.report = report
-        self.xfail = xfail
-        self.output = output
-
-
-def replay_transcript(
-    path: str | os.PathLike[str], *, command: list[str] | None = None, timeout: float = 60.0
-) -> ReplayResult:
-    """Runs one transcript through a lua2pipe process and compares its answers.
-
-    The process is ``command`` (default: this Python running this file) with the script and
-    options appended, started in the transcript's directory, so the script path reaches it as
-    written. It gets every ``>`` line, then EOF. Its whole output is compared with every
-    ``<``/``<~`` line as one sequence; then the exit code and the ``stderr~`` patterns.
-    """
-    import subprocess
-    from pathlib import Path
-
-    path = Path(path)
-    try:
-        transcript = Transcript(path)
-    except TranscriptError as exc:
-        return ReplayResult(path, False, f"malformed transcript: {exc}")
-    argv = [*(command or [sys.executable, os.path.abspath(__file__)]), transcript.script, *transcript.options]
-    questions = transcript.questions
-    problems = []
-    try:
-        process = subprocess.run(
-            argv,
-            input=b"".join(q + b"\n" for q in questions),
-            capture_output=True,
-            cwd=path.parent,
-            timeout=timeout,
-            check=False,
-        )
-        output, stderr, status = process.stdout, process.stderr, process.returncode
-    except subprocess.TimeoutExpired as exc:
-        output, stderr, status = exc.stdout or b"", exc.stderr or b"", None
-        problems.append(f"lua2pipe did not exit within {timeout:g} s of EOF; killed")
-    except OSError as exc:
-        return ReplayResult(path, False, f"cannot run {argv[0]}: {exc}", transcript.xfail)
-    answers = output.split(b"\n")
-    if answers[-1] == b"":
-        answers.pop()
-    else:
-        problems.append("the last output line has no newline")
-    expected = transcript.expected
-    if len(answers) != len(expected) or not all(
-        _expected_matches(e, a) for e, a in zip(expected, answers, strict=False)
-    ):
-        problems.append(
-            "answers differ (- expected, + actual; a tab shows as \\t):\n"
-            + answer_diff(questions, expected, answers)
-        )
-    if status is not None and status != transcript.exit:
-        problems.append(f"exit code {status}, expected {transcript.exit}")
-    for text, pattern in transcript.stderr:
-        if not pattern.search(stderr):
-            problems.append(f"stderr has nothing matching {text}")
-    report = ""
-    if problems:
-        tail = stderr.decode("utf-8", "backslashreplace").rstrip("\n").split("\n")[-15:]
-        report = "\n".join(
-            [
-                f"{path}: FAILED",
-                *problems,
-                "lua2pipe's stderr (last lines):" if any(tail) else "lua2pipe's stderr: empty",
-                *(f"  {line}" for line in tail if any(tail)),
-            ]
-        )
-    return ReplayResult(path, not problems, report, transcript.xfail, output)
-
-
-def transcript_xfail(path: str | os.PathLike[str]) -> str | None:
-    """The ``xfail:`` reason of a transcript, or None (also for a malformed one)."""
-    try:
-        return Transcript(path).xfail
-    except TranscriptError:
-        return None
-
-
-def replay_main(argv: list[str]) -> int:
-    """``lua2pipe replay FILE...``: replays transcripts, prints a diff for each failure."""
-    import argparse
-    import shlex
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(
-        prog="lua2pipe replay",
-        description="Replay protocol transcripts (conformance/README.md) through lua2pipe and "
-        "compare its answers. Exit code 1 if any failed.",
-    )
-    parser.add_argument(
-        "files", nargs="+", metavar="FILE", help="a transcript, or a directory of them (*.txt)"
-    )
-    parser.add_argument(
-        "--command",
-        metavar="CMD",
-        help="the coprocess to run instead of this lua2pipe (split like a shell "
-        "would); the transcript's script and options are appended",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long a session may take after EOF (default 60)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="name every transcript")
-    args = parser.parse_args(argv)
-    paths: list[Path] = []
-    for name in args.files:
-        path = Path(name)
-        paths.extend(sorted(path.glob("*.txt")) if path.is_dir() else [path])
-    command = shlex.split(args.command) if args.command else None
-    passed = failed = xfailed = 0
-    for path in paths:
-        result = replay_transcript(path, command=command, timeout=args.timeout)
-        if result.passed and not result.xfail:
-            passed += 1
-            if args.verbose:
-                print(f"ok      {path}")
-        elif result.passed:
-            failed += 1
-            print(f"XPASS   {path}: passes but is marked xfail ({result.xfail}); remove the mark")
-        elif result.xfail:
-            xfailed += 1
-            print(f"xfail   {path}: {result.xfail}")
-        else:
-            failed += 1
-            print(result.report, end="\n\n")
-    summary = f"{len(paths)} transcripts, {passed} passed, {failed} failed"
-    print(summary + (f", {xfailed} xfailed" if xfailed else ""))
-    return 1 if failed else 0
-
-
-class Recorder:
-    """Writes the session a :class:`Coprocess` serves as a transcript, answer by answer.
-
-    :meth:`attach` replaces the coprocess's line reader, answer, write and serve functions with
-    recording ones, so a coprocess without a recorder runs the plain functions and pays nothing.
-    Each answer reaches the file with its questions in one unbuffered write, just before it
-    goes to pdns: a SIGKILL loses at most the answer in hand.
-
-    The file is created at the first answer (the HELO banner), so a coprocess killed before it
-    answers anything leaves no file. Its name is ``pattern`` with ``%p`` replaced by the process
-    id (``%%`` is ``%``); it is never overwritten or shared: pdns runs several coprocesses with
-    the same command, so when the name is taken, ``.PID`` (then ``.PID-N``) goes before its
-    extension. A restart by the watchdog (same pid, ``--resume``) continues the same file.
-    """
-
-    #: Set in the environment while recording, so a restart (same pid) finds the file.
-    ENVIRONMENT = "LUA2PIPE_RECORDING"
-
-    def __init__(
-        self, pattern: str, script: str, options: list[str], log: Log, *, resume: bool = False
-    ) -> None:
-        self.pattern = pattern
-        self.script = script
-        self.options = options
-        self.log = log
-        self.path: str | None = None
-        self.fd = -1
-        self._sink: Callable[[str], None] = self._create
-        if resume and os.environ.get(self.ENVIRONMENT):
-            self.path = os.environ[self.ENVIRONMENT]
-            try:
-                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-            except OSError as exc:
-                self._give_up(exc)
-            else:
-                self._sink = self._write
-                self._write(
-                    "# lua2pipe restarted here (same process, fresh Lua state): the "
-                    "watchdog answered the question in hand (--max-query-ms)\n"
-                )
-
-    def _candidates(self) -> list[str]:
-        import re
-
-        pid = str(os.getpid())
-        base = re.sub(r"%[%p]", lambda m: pid if m.group() == "%p" else "%", self.pattern)
-        stem, extension = os.path.splitext(base)
-        return [base, f"{stem}.{pid}{extension}", *(f"{stem}.{pid}-{n}{extension}" for n in range(2, 100))]
-
-    def _create(self, text: str) -> None:
-        import shlex
-
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        try:
-            for path in self._candidates():
-                try:
-                    self.fd = os.open(path, flags, 0o644)
-                except FileExistsError:
-                    continue
-                self.path = path
-                break
-            else:
-                raise FileExistsError(f"{self.pattern}: every name for this process is taken")
-        except OSError as exc:
-            self._give_up(exc)
-            return
-        os.environ[self.ENVIRONMENT] = self.path
-        self.log(6, "recording the session", file=self.path)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        header = [
-            f"# Recorded by lua2pipe {VERSION} (pid {os.getpid()}) at {stamp}.",
-            f"script: {os.path.abspath(self.script)}",
-        ]
-        if self.options:
-            header.append(f"options: {shlex.join(self.options)}")
-        self._sink = self._write
-        self._write("\n".join(header) + "\n" + text)
-
-    def _write(self, text: str) -> None:
-        try:
-            _write_all(self.fd, text.encode("utf-8", "surrogateescape"))
-        except OSError as exc:  # a full disk must not stop the answers
-            self._give_up(exc)
-
-    def _give_up(self, exc: OSError) -> None:
-        self.log(
-            3, "cannot record the session; recording stopped", file=self.path or self.pattern, error=str(exc)
-        )
-        self._sink = lambda _text: None
-
-    def attach(self, coprocess: Coprocess) -> None:
-        """Binds the recording functions on ``coprocess`` (called by its constructor)."""
-        pending: list[str] = []  # questions read, written with their answer
-        escape = transcript_escape
-        read_line = coprocess.reader.readline
-        plain_answer = coprocess.answer
-        plain_write = coprocess.write
-        plain_serve = coprocess.serve
-
-        def record(answer: bytes, banner: bool = False) -> None:
-            lines = answer.split(b"\n")
-            if lines[-1] == b"":
-                lines.pop()
-            text = [*pending]
-            pending.clear()
-            for line in lines:
-                if banner and line.startswith(b"OK\tlua2pipe "):
-                    text.append(RECORDED_BANNER + "\n")
-                else:
-                    text.append(f"< {escape(line)}\n" if line else "<\n")
-            self._sink("".join(text))
-
-        def recording_readline() -> bytes | None:
-            try:
-                line = read_line()
-            except ProtocolError as exc:
-                pending.append(f"# ({exc}: not recorded)\n")
-                raise
-            if line is not None:
-                pending.append(f"> {escape(line)}\n" if line else ">\n")
-            return line
-
-        def recording_answer(line: bytes) -> bytes:
-            text = plain_answer(line)
-            record(text)
-            return text
-
-        def recording_write(data: bytes) -> None:
-            record(data, banner=True)
-            plain_write(data)
-
-        def recording_serve() -> int:
-            status = plain_serve()
-            if status and self.path is not None:
-                self._sink(f"exit: {status}\n")
-            return status
-
-        coprocess.reader.readline = recording_readline  # type: ignore[method-assign]
-        coprocess.answer = recording_answer  # type: ignore[method-assign]
-        coprocess.write = recording_write  # type: ignore[method-assign]
-        coprocess.serve = recording_serve  # type: ignore[method-assign]
-
-
-def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *, resume: bool = False) -> Recorder:
-    """The recorder for ``--record``: the header names the script (absolute path) and the
-    command line's other options (without ``--record`` and ``--resume``)."""
-    options, skip, script_seen = [], False, False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if (
-            len(name) > 2
-            and name.startswith("--")
-            and ("--record".startswith(name) or "--resume".startswith(name))
-        ):
-            skip = "=" not in arg
-            continue
-        if arg == script and not script_seen:
-            script_seen = True
-            continue
-        options.append(arg)
-    return Recorder(pattern, script, options, log, resume=resume)
-
-
 # ---------------------------------------------------------------------------------------------
 # The command line. ``lua2pipe SCRIPT [options]`` is the coprocess pdns runs; the subcommands
 # (``lua2pipe COMMAND --help``) serve operators in a shell, with the same script loading.
@@ -1870,7 +1186,7 @@ def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *, resum
 def _coprocess_parser() -> Any:
     import argparse
 
-    subcommands = "\n".join(f"  {name:8} {doc}" for name, (_, doc) in SUBCOMMANDS.items())
+    subcommands = "\n".join(f"  {name:8} {summary}" for name, (_, _, summary) in SUBCOMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="lua2pipe",
         usage=f"lua2pipe SCRIPT [options]\n       lua2pipe {{{','.join(SUBCOMMANDS)}}} ...",
@@ -1973,594 +1289,84 @@ def serve_main(argv: list[str]) -> int:
     )
     slow_load.daemon = True
     slow_load.start()
-    script: Script | ScriptError
     try:
-        script = Script(args.script, lua=args.lua, log=log, max_memory_mb=args.max_memory)
-        if abi:
-            script.set_abi(abi)
-    except ScriptError as exc:
-        log(3, "script failed to load", script=args.script, error=str(exc))
-        script = exc
+        script, load_error = load_script(args.script, log, lua=args.lua, max_memory_mb=args.max_memory)
     finally:
         slow_load.cancel()
+        # Gone before serving: it was started before the watchdog blocks SIGTERM, so while it
+        # lives the kernel may hand SIGTERM to it, and the default action kills lua2pipe with
+        # status -15 instead of the watchdog's clean exit.
+        slow_load.join()
+    if script is not None and abi:
+        script.set_abi(abi)
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
-    program = ["-m", "lua2pipe"] if __spec__ is not None else [os.path.abspath(__file__)]
+    # The watchdog's restart runs lua2pipe as it was started: as a file, or imported by name.
+    program = [os.path.abspath(__file__)] if __spec__ is None else ["-c", RUN_BY_NAME]
     resume_index = argv.index("--resume") if args.resume else len(argv)
-    recorder = (
-        open_recorder(args.record, args.script, argv, log, resume=bool(args.resume)) if args.record else None
-    )
-    coprocess = Coprocess(
-        script,
-        protocol_in,
-        protocol_out,
-        log=log,
-        query_logging=args.query_logging,
-        max_query_ms=args.max_query_ms,
-        resume_abi=abi,
-        pending=pending,
-        restart_argv=[*interpreter, *program, *argv[:resume_index]],
-        recorder=recorder,
-        script_path=args.script,
-        script_options={"lua": args.lua, "max_memory_mb": args.max_memory},
-    )
+    settings: dict[str, Any] = {
+        "load_error": load_error,
+        "log": log,
+        "query_logging": args.query_logging,
+        "max_query_ms": args.max_query_ms,
+        "resume_abi": abi,
+        "pending": pending,
+        "restart_argv": [*interpreter, *program, *argv[:resume_index]],
+        "script_path": args.script,
+        "script_options": {"lua": args.lua, "max_memory_mb": args.max_memory},
+    }
+    coprocess: Coprocess
+    if args.record:  # chosen once: a session that is not recorded never loads the recorder
+        from _lua2pipe.record import RecordingCoprocess, open_recorder
+
+        recorder = open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))
+        coprocess = RecordingCoprocess(recorder, script, protocol_in, protocol_out, **settings)
+    else:
+        coprocess = Coprocess(script, protocol_in, protocol_out, **settings)
     try:
         return coprocess.serve()
     except BrokenPipeError:
         return 0  # pdns went away
 
 
-#: ``lua2pipe NAME ...``: the handler (given the remaining arguments) and a one-line summary.
-SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
-    "replay": (replay_main, "run protocol transcripts through lua2pipe and diff the answers"),
+#: ``lua2pipe NAME ...``: the operator's subcommands, as (module, function, one-line summary).
+#: The module is imported only when its subcommand runs, so the coprocess pdns starts never
+#: loads them: startup is on pdns's clock.
+SUBCOMMANDS = {
+    "check": (
+        "_lua2pipe.shell",
+        "check_main",
+        "load a script and report what works through pdns's pipe backend",
+    ),
+    "query": (
+        "_lua2pipe.shell",
+        "query_main",
+        "call dns_lookup as pdns does and print the records as a zone file",
+    ),
+    "axfr": ("_lua2pipe.shell", "axfr_main", "call dns_list as pdns does for an AXFR and print the zone"),
+    "cmd": ("_lua2pipe.shell", "cmd_main", "run a CMD (pdnsutil backend-cmd pipe) command without pdns"),
+    "replay": (
+        "_lua2pipe.replay",
+        "replay_main",
+        "run protocol transcripts through lua2pipe and diff the answers",
+    ),
 }
-
-
-# ``lua2pipe check | query | axfr | cmd``: the hooks from a shell, with the script loaded exactly
-# as the coprocess loads it. Output goes to stdout, diagnostics to stderr ("error: ...",
-# "warning: ..."); exit code 0 means fine, 1 a problem with the script or its data, 2 bad usage.
-
-#: For each hook pdns never calls through the pipe, the CMD that reaches it.
-HOOK_COMMANDS = {
-    "dns_get_domaininfo": "domaininfo ZONE",
-    "dns_get_all_domains": "domains",
-    "dns_get_domain_metadata": "metadata ZONE KIND",
-    "dns_get_all_domain_metadata": "metadata ZONE",
-    "dns_get_domain_keys": "keys ZONE",
-    "dns_get_before_and_after_names_absolute": "nsec ID NAME",
-    "dns_set_notified": "set-notified ID SERIAL",
-}
-
-
-def _subcommand_parser(name: str, description: str, examples: list[str]) -> Any:
-    import argparse
-
-    return argparse.ArgumentParser(
-        prog=f"lua2pipe {name}",
-        description=description,
-        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def _load_for_shell(args: Any) -> Script | None:
-    """The script, loaded as the coprocess loads it; None (after saying why) when it fails."""
-    try:
-        return Script(args.script, lua=args.lua, log=log_from_args(args), max_memory_mb=args.max_memory)
-    except ScriptError as exc:
-        print(f"error: {args.script} does not load: {exc}", file=sys.stderr)
-        return None
-
-
-class _Record:
-    """One DATA line of a dispatcher answer (pipe ABI 5 layout)."""
-
-    def __init__(self, line: str) -> None:
-        fields = line.split("\t")
-        self.scope, self.auth, self.name = int(fields[1]), fields[2] == "1", fields[3]
-        self.type, self.ttl, self.zone_id = fields[5], int(fields[6]), int(fields[7])
-        self.content = " ".join(fields[8:])  # MX and SRV come as two fields: priority, rest
-
-    def zone_line(self) -> str:
-        notes = ([] if self.auth else ["auth=0"]) + ([f"scope={self.scope}"] if self.scope else [])
-        line = f"{self.name}\t{self.ttl}\tIN\t{self.type}\t{self.content}"
-        return line + ("\t; " + " ".join(notes) if notes else "")
-
-
-def _answer_records(answer: Any, what: str) -> list[_Record]:
-    """The records of a dispatcher answer; warnings (LOG lines) go to stderr. Raises
-    CommandError when the hook failed (the answer pdns would get is FAIL)."""
-    if type(answer) is not bytes:
-        raise CommandError(f"{what} failed: {_from_lua(answer[1])}")
-    records = []
-    for line in answer.decode("utf-8", "backslashreplace").splitlines():
-        if line.startswith("DATA\t"):
-            records.append(_Record(line))
-        elif line.startswith("LOG\t"):
-            print(f"warning: {what}: {line[4:]}", file=sys.stderr)
-    return records
-
-
-def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
-    """(valid, note) for one record's content, parsed with dnspython. Types dnspython does not
-    know (pdns's ALIAS, LUA, ...) are valid with a note saying they were not checked."""
-    import dns.rdata
-    import dns.rdataclass
-    import dns.rdatatype
-
-    try:
-        code = dns.rdatatype.from_text(rtype)
-    except dns.rdatatype.UnknownRdatatype:
-        return True, f"not checked: dnspython does not know type {rtype}"
-    if dns.rdata.get_rdata_class(
-        dns.rdataclass.IN, code
-    ) is dns.rdata.GenericRdata and not content.startswith("\\#"):
-        return True, f"not checked: dnspython does not know type {rtype}"
-    try:
-        parse_content(code, content)
-    except ValueError as exc:
-        return False, str(exc)
-    return True, None
-
-
-def _print_zone(
-    records: list[_Record], drop_reason: Callable[[_Record], str | None] = lambda _r: None
-) -> int:
-    """Prints records as zone-file lines; returns how many have invalid content. ``drop_reason``
-    gives the reason pdns would not serve a record (printed as a comment), or None."""
-    invalid = 0
-    for record in records:
-        dropped = drop_reason(record)
-        valid, note = check_content(record.type, record.content)
-        if dropped:
-            print(f"; {dropped}:\n; {record.zone_line()}")
-        elif not valid:
-            invalid += 1
-            print(f"; invalid content ({_one_line(note or '')}):\n; {record.zone_line()}")
-        else:
-            print(record.zone_line() + (f"\t; {note}" if note else ""))
-    if invalid:
-        print(
-            f"error: {invalid} record(s) with content pdns cannot parse (commented out above)",
-            file=sys.stderr,
-        )
-    return invalid
-
-
-#: The remote, local and real-remote fields of the lookups pdns makes for itself (no packet).
-NO_PACKET = (b"0.0.0.0", b"0.0.0.0", b"0.0.0.0/0")
-
-
-def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
-    """pdns's zone walk: SOA lookups (id -1, no packet) for name and each parent in turn; the
-    first that answers an SOA is the zone, and its row's domain_id the zone id (the last SOA
-    row wins). None when no name up to the root has an SOA."""
-    import dns.name
-
-    current = dns.name.from_text(name)
-    while True:
-        text = current.to_text()
-        answer = script.dispatch.lookup(text.encode(), b"SOA", -1, *NO_PACKET)
-        records = _answer_records(answer, f"SOA lookup for {text}")
-        others = [r for r in records if r.type != "SOA"]
-        if others:
-            raise CommandError(
-                f"dns_lookup answered a {others[0].type} row to the SOA question for "
-                f"{text} (pdns: Got non-SOA record when asking for SOA)"
-            )
-        if records:
-            return text, records[-1].zone_id, records[-1]
-        if current == dns.name.root:
-            return None
-        current = current.parent()
-
-
-def query_main(argv: list[str]) -> int:
-    """``lua2pipe query SCRIPT NAME [TYPE]``: dns_lookup as pdns calls it."""
-    import ipaddress
-
-    parser = _subcommand_parser(
-        "query",
-        "Call dns_lookup as pdns does and print the records in zone-file format. Without "
-        "--zone-id, pdns's zone walk comes first (SOA lookups for NAME and its parents) to find "
-        "the zone id; without --from, --local or --ecs the lookup has no packet and ctx is {} "
-        "(as for pdns's own lookups), with any of them --from defaults to 127.0.0.1. Every "
-        "content is parsed with dnspython; invalid ones are commented out and the exit code is 1. "
-        "Rows of another type than a typed question asks for are commented out too: pdns drops them.",
-        [
-            "lua2pipe query zone.lua www.example.org",
-            "lua2pipe query zone.lua www.example.org A --from 198.51.100.7",
-            "lua2pipe query zone.lua www.example.org A --ecs 203.0.113.0/24",
-            "lua2pipe query zone.lua example.org SOA --zone-id -1",
-        ],
-    )
-    parser.add_argument("script", help="the lua2 script")
-    parser.add_argument("name", help="the question's name")
-    parser.add_argument(
-        "type",
-        nargs="?",
-        default="ANY",
-        help="the question's type (default ANY, which is what pdns asks most)",
-    )
-    parser.add_argument(
-        "--from", dest="remote", metavar="IP", help="the client's address (ctx.source_address)"
-    )
-    parser.add_argument("--local", metavar="IP", help="the address the question arrived on")
-    parser.add_argument(
-        "--ecs",
-        metavar="SUBNET",
-        help="EDNS client subnet (ctx.real_source_address; default: --from as /32 or /128)",
-    )
-    parser.add_argument(
-        "--zone-id",
-        type=int,
-        metavar="N",
-        help="the domain_id to pass (default: the id of the SOA the zone walk finds)",
-    )
-    add_script_options(parser)
-    args = parser.parse_args(argv)
-    try:
-        remote = str(ipaddress.ip_address(args.remote)) if args.remote else None
-        local = str(ipaddress.ip_address(args.local)) if args.local else None
-        ecs = str(ipaddress.ip_network(args.ecs, strict=False)) if args.ecs else None
-    except ValueError as exc:
-        parser.error(str(exc))
-    if remote is None and (local or ecs):
-        remote = "127.0.0.1"
-    qtype = args.type.upper()
-    script = _load_for_shell(args)
-    if script is None:
-        return 1
-    try:
-        zone_id = args.zone_id
-        if zone_id is None:
-            found = _find_zone(script, args.name)
-            if found is None:
-                print(
-                    f"error: no SOA for {args.name} or any parent: pdns is not authoritative "
-                    "and answers REFUSED (give --zone-id to call dns_lookup anyway)",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"; zone {found[0]} id {found[1]} (zone walk)")
-            zone_id = found[1]
-        if remote is None:  # no packet: what pdns sends for its own lookups
-            packet = NO_PACKET
-        else:  # without ECS the real remote is the client's address as /32 or /128
-            packet = (remote.encode(), (local or "0.0.0.0").encode(), ecs.encode() if ecs else None)
-        answer = script.dispatch.lookup(args.name.encode(), qtype.encode(), zone_id, *packet)
-        records = _answer_records(answer, "dns_lookup")
-    except CommandError as exc:
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
-
-    def dropped(record: _Record) -> str | None:
-        if qtype in ("ANY", record.type):
-            return None
-        return f"not served: pdns keeps only {qtype} rows for a {qtype} question"
-
-    return 1 if _print_zone(records, dropped) else 0
-
-
-def axfr_main(argv: list[str]) -> int:
-    """``lua2pipe axfr SCRIPT ZONE``: dns_list as pdns calls it."""
-    parser = _subcommand_parser(
-        "axfr",
-        "Call dns_list as pdns does for an AXFR and print the zone in zone-file format. pdns "
-        "first looks up the zone's SOA (its domain_id is the id passed to dns_list) and sends "
-        "that SOA first; the SOA rows dns_list returns are not sent again. Every content is "
-        "parsed with dnspython; invalid ones are commented out and the exit code is 1.",
-        ["lua2pipe axfr zone.lua example.org", "lua2pipe axfr zone.lua example.org > example.org.zone"],
-    )
-    parser.add_argument("script", help="the lua2 script")
-    parser.add_argument("zone", help="the zone to list")
-    parser.add_argument(
-        "--zone-id", type=int, metavar="N", help="the domain_id to pass (default: that of the zone's SOA row)"
-    )
-    add_script_options(parser)
-    args = parser.parse_args(argv)
-    script = _load_for_shell(args)
-    if script is None:
-        return 1
-    import dns.name
-
-    try:
-        zone = dns.name.from_text(args.zone).to_text()
-    except Exception as exc:
-        parser.error(f"invalid zone {args.zone!r}: {exc}")
-    try:
-        answer = script.dispatch.lookup(zone.encode(), b"SOA", -1, *NO_PACKET)
-        soas = _answer_records(answer, f"SOA lookup for {zone}")
-        if [r for r in soas if r.type != "SOA"]:
-            raise CommandError(f"dns_lookup answered a non-SOA row to the SOA question for {zone}")
-        if not soas:
-            raise CommandError(
-                f"dns_lookup has no SOA for {zone}: pdns is not authoritative for it and refuses the AXFR"
-            )
-        soa = soas[-1]
-        zone_id = soa.zone_id if args.zone_id is None else args.zone_id
-        if not script.hooks or "dns_list" not in script.hooks:
-            raise CommandError("dns_list missing - cannot do AXFR")
-        records = _answer_records(script.dispatch.list(zone_id, zone.encode()), "dns_list")
-    except CommandError as exc:
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
-    print(f"; zone {zone} id {zone_id}")
-    return 1 if _print_zone([soa, *(r for r in records if r.type != "SOA")]) else 0
-
-
-def cmd_main(argv: list[str]) -> int:
-    """``lua2pipe cmd SCRIPT COMMAND...``: the CMD surface without pdns."""
-    parser = _subcommand_parser(
-        "cmd",
-        "Run CMD commands (what `pdnsutil backend-cmd pipe COMMAND` sends) against the script, "
-        "without pdns, and print the answers. `lua2pipe cmd SCRIPT help` lists the commands. "
-        'Exit code: 0 answered, 1 the hook answered false ("not found:"), 2 an error ("error:").',
-        [
-            "lua2pipe cmd zone.lua help",
-            "lua2pipe cmd zone.lua 'domaininfo example.org'",
-            "lua2pipe cmd zone.lua 'keys example.org --json'",
-            "lua2pipe cmd zone.lua 'stats'   # the script's stats(\"\") if it defines one",
-        ],
-    )
-    parser.add_argument("script", help="the lua2 script")
-    parser.add_argument(
-        "command",
-        nargs="+",
-        help="a command and its arguments, quoted as one word; "
-        "several run in turn, each after a line '== COMMAND' on stderr",
-    )
-    add_script_options(parser)
-    args = parser.parse_args(argv)
-    script = _load_for_shell(args)
-    if script is None:
-        return 2
-    commands = Commands(OfflineHost(script, script.log), {"lua": args.lua, "max_memory_mb": args.max_memory})
-    worst = 0
-    for text in args.command:
-        if len(args.command) > 1:
-            print(f"== {text}", file=sys.stderr, flush=True)
-        status, answer = commands.execute(text.encode("utf-8", "surrogateescape"))
-        print(answer, flush=True)
-        worst = max(worst, status)
-    return worst
-
-
-def _launcher() -> str | None:
-    """The executable pipe-command should name: the launcher beside lua2pipe.py in a checkout,
-    else ``lua2pipe`` on PATH."""
-    import shutil
-    from pathlib import Path
-
-    beside = Path(__file__).resolve().parent / "lua2pipe"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("lua2pipe")
-    return str(Path(found).resolve()) if found else None
-
-
-def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, str]:
-    """Starts the coprocess as pdns would, sends HELO 5 and times the first answer line.
-    Returns (seconds or None, the line or the reason)."""
-    import contextlib
-    import selectors
-    import subprocess
-
-    started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-    except OSError as exc:
-        return None, f"cannot start {command[0]}: {exc.strerror}"
-    try:
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(b"HELO\t5\n")
-        process.stdin.flush()
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                return None, f"no answer to HELO within {timeout:g} s"
-        line = process.stdout.readline().decode("utf-8", "backslashreplace").rstrip("\n")
-        return time.monotonic() - started, line
-    finally:
-        with contextlib.suppress(OSError):
-            process.stdin.close()  # type: ignore[union-attr]
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
-    """The capability list of the lua2 documentation: (capability, native lua2 with this
-    script, through the pipe backend)."""
-    all_domains = "dns_get_all_domains" in hooks
-    needs_all = "no (needs dns_get_all_domains)"
-    if dnssec:
-        native_dnssec = "yes" if "dns_get_domain_keys" in hooks else "presigned only (no dns_get_domain_keys)"
-    else:
-        native_dnssec = "no (dns_dnssec is not true)"
-    rows = [
-        ("Native", "yes", "yes"),
-        ("Primary", "yes" if all_domains else needs_all, "no"),
-        ("Secondary", "no", "no"),
-        ("Producer", "no", "no"),
-        ("Consumer", "no", "no"),
-        ("Autosecondary", "no", "no"),
-        ("DNS Update", "no", "no"),
-        ("DNSSEC", native_dnssec, "no (pdns never asks the pipe backend for keys, metadata, NSEC names)"),
-        ("Disabled data", "no", "no"),
-        ("Comments", "no", "no"),
-        ("Search", "yes" if all_domains else needs_all, "no"),
-        ("Views", "no", "no"),
-        ("API", "read-write (as documented)", "read-only"),
-        ("Multiple instances", "yes", "yes"),
-        (
-            "Zone caching",
-            "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)",
-            "no (zone-cache-refresh-interval=0)",
-        ),
-        (
-            "AXFR (dns_list)",
-            "yes" if "dns_list" in hooks else "no (no dns_list)",
-            "yes (pipe-abi-version>=4)" if "dns_list" in hooks else "no (no dns_list)",
-        ),
-        ("backend-cmd", "yes (lua2)", "yes (pipe, pipe-abi-version=5)"),
-    ]
-    return rows
-
-
-def check_main(argv: list[str]) -> int:
-    """``lua2pipe check SCRIPT``: can pdns use this script through lua2pipe, and how."""
-    from pathlib import Path
-
-    parser = _subcommand_parser(
-        "check",
-        "Load the script as the coprocess does and report: the hooks it defines, the capability "
-        "table of the lua2 documentation as native lua2 would give it and as the pipe backend "
-        "gives it, what will not work through the pipe, and the pdns.conf settings to use "
-        "(with pipe-timeout checked against the measured start-up time). Exit code 0: usable "
-        "through launch=pipe; 1: not usable (the reasons are the lines starting with 'error:').",
-        ["lua2pipe check zone.lua", "lua2pipe check zone.lua --pipe-timeout 5000"],
-    )
-    parser.add_argument("script", help="the lua2 script")
-    parser.add_argument(
-        "--pipe-timeout",
-        type=int,
-        default=2000,
-        metavar="MS",
-        help="the pipe-timeout pdns will use (default 2000, pdns's default)",
-    )
-    add_script_options(parser)
-    args = parser.parse_args(argv)
-    errors: list[str] = []
-    warnings: list[str] = []
-    path = Path(args.script).resolve()
-    print(f"script: {path}")
-    if " " in str(path):
-        errors.append(
-            "the script's path contains a space: pdns splits pipe-command on spaces "
-            "and cannot pass it (move or rename the file)"
-        )
-    started = time.monotonic()
-    script = _load_for_shell(args)
-    load_ms = (time.monotonic() - started) * 1000
-    if script is None:
-        print("loads: no")
-        print("usable through the pipe backend: no")
-        return 1
-    hooks = set(script.hooks)
-    functions = _from_lua(script.dispatch.script_functions()).split()
-    print(f"loads: yes ({script.version}, {load_ms:.0f} ms in this process)")
-    print(f"hooks: {' '.join(script.hooks)}")
-    print(f"dns_dnssec: {'true' if script.dnssec else 'false'}")
-    print(
-        "backend-cmd functions: "
-        + (
-            " ".join(f for f in functions if f not in hooks and f not in ("dns_init", "dns_deinit"))
-            or "(none)"
-        )
-    )
-    launcher = _launcher()
-    options = ([f"--lua {args.lua}"] if args.lua != "luajit" else []) + (
-        [f"--max-memory {args.max_memory}"] if args.max_memory else []
-    )
-    banner_ms = None
-    if launcher:
-        command = [launcher, str(path), *" ".join(options).split()]
-        seconds, line = _measure_banner(command, max(10.0, args.pipe_timeout / 1000 * 2))
-        if seconds is None or not line.startswith("OK"):
-            errors.append(f"the coprocess did not answer HELO with OK: {line!r}")
-        else:
-            banner_ms = seconds * 1000
-            print(f"start-up: {banner_ms:.0f} ms from start to the HELO answer ({_one_line(line)})")
-    else:
-        warnings.append("lua2pipe's launcher was not found (not on PATH): start-up time not measured")
-    print()
-    rows = _capabilities(hooks, script.dnssec)
-    widths = [
-        max(len(row[i]) for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows])
-        for i in range(2)
-    ]
-    for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows]:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
-    print()
-    for hook, command_text in HOOK_COMMANDS.items():
-        if hook in hooks:
-            warnings.append(
-                f"{hook}: pdns never calls it through the pipe backend; operators "
-                f"reach it with: pdnsutil backend-cmd pipe '{command_text}'"
-            )
-    for name in sorted(set(functions) & set(Commands(OfflineHost(script)).builtins)):
-        warnings.append(
-            f"the script's function {name}() shadows lua2pipe's command {name!r}: "
-            f"backend-cmd '{name}' calls the script's, as native lua2 does; "
-            f"'lua2pipe {name}' reaches lua2pipe's"
-        )
-    if script.dnssec:
-        warnings.append(
-            "dns_dnssec is true, but DNSSEC does not work through the pipe backend: "
-            "answers are not signed and no NSEC/NSEC3 is served"
-        )
-    if "dns_list" not in hooks:
-        warnings.append("no dns_list: AXFR of the script's zones fails")
-    warnings.append(
-        "zones are found by SOA lookups only (domain_id -1, empty ctx): dns_lookup "
-        "must answer SOA questions with the zone's SOA row, whose domain_id becomes "
-        "the zone id"
-    )
-    if banner_ms is not None:
-        if banner_ms > args.pipe_timeout:
-            errors.append(
-                f"start-up takes {banner_ms:.0f} ms, more than pipe-timeout="
-                f"{args.pipe_timeout}: pdns kills the coprocess before it answers"
-            )
-        elif banner_ms * 2 > args.pipe_timeout:
-            warnings.append(
-                f"start-up takes {banner_ms:.0f} ms, over half of pipe-timeout="
-                f"{args.pipe_timeout}: under load it may not answer in time"
-            )
-    timeout = args.pipe_timeout
-    if banner_ms is not None and banner_ms * 3 > timeout:
-        timeout = int(-(-banner_ms * 3 // 1000) * 1000)
-    for warning in warnings:
-        print(f"warning: {warning}")
-    for error in errors:
-        print(f"error: {error}")
-    print()
-    print("pdns.conf:")
-    print("launch=pipe")
-    print(
-        f"pipe-command={launcher or '/absolute/path/to/lua2pipe'} {path}"
-        + "".join(" " + option for option in options)
-    )
-    print("pipe-abi-version=5")
-    print(f"pipe-timeout={timeout}")
-    print("zone-cache-refresh-interval=0")
-    print()
-    usable = not errors
-    print(f"usable through the pipe backend: {'yes' if usable else 'no'}")
-    return 0 if usable else 1
-
-
-SUBCOMMANDS.update(
-    {
-        "check": (check_main, "load a script and report what works through pdns's pipe backend"),
-        "query": (query_main, "call dns_lookup as pdns does and print the records as a zone file"),
-        "axfr": (axfr_main, "call dns_list as pdns does for an AXFR and print the zone"),
-        "cmd": (cmd_main, "run a CMD (pdnsutil backend-cmd pipe) command without pdns"),
-    }
-)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lua2pipe`` executable."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
-        return SUBCOMMANDS[argv[0]][0](argv[1:])
+        import importlib
+
+        module, function, _ = SUBCOMMANDS[argv[0]]
+        run: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return run(argv[1:])
     return serve_main(argv)
 
 
 if __name__ == "__main__":
+    # Run as a file or with -m, this module is __main__. The _lua2pipe package imports it as
+    # ``lua2pipe``: register it under that name too, so that import finds this module instead
+    # of executing a second copy with its own classes (Coprocess, ScriptError, ...).
+    sys.modules.setdefault("lua2pipe", sys.modules[__name__])
     sys.exit(main())

@@ -47,7 +47,7 @@ class Record:
     def data_line(self) -> str:
         """The pipe ABI 5 answer line pdns reads as exactly this record."""
         content = self.content
-        if self.type in ("MX", "SRV"):  # priority, tab, the rest (spec §1.5)
+        if self.type in ("MX", "SRV"):  # priority, tab, the rest (pipebackend.cc PipeBackend::get)
             content = content.replace(" ", "\t", 1)
         return f"DATA\t0\t1\t{self.name}\tIN\t{self.type}\t{self.ttl}\t{self.domain_id}\t{content}\n"
 

@@ -1,10 +1,6 @@
-"""Conformance suite setup: pdns markers for the differential suite, and its end-of-run tally.
-
-Conftest hooks only reach their own directory, so this one applies the rule of
-``tests/pdns.py`` (skip a test whose pdns or lua2pipe is missing, fail it under CI=true) to the
-tests here, as ``tests/conftest.py`` does there. This package has an ``__init__.py`` so
-that this file is imported as ``conformance.conftest`` and does not shadow the ``conftest``
-module that tests under ``tests/`` import.
+"""Conformance suite setup: the differential suite's end-of-run tally (the pdns markers and
+their skips are the repository's conftest.py). This package has an ``__init__.py`` so that
+this file is imported as ``conformance.conftest``, beside the other conftest modules.
 
 The tally: every differential case records a ``differential`` user property (script, ABI,
 question, outcome, known-difference id). Reports reach the controlling process under xdist too,
@@ -14,27 +10,11 @@ each known difference with how many cases it covered, and any unexpected or stal
 
 from __future__ import annotations
 
-import sys
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from pdns import MARKERS, skip_or_fail_if_missing
-
 _results: list[dict] = []
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    for marker in MARKERS:
-        config.addinivalue_line("markers", marker)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    skip_or_fail_if_missing(item)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

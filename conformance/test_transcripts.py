@@ -8,31 +8,30 @@ errors name the line, and a failure's diff puts each answer under its question.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-HERE = Path(__file__).resolve().parent
-if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
+import lua2pipe
+from _lua2pipe.replay import frame_sizes, replay_transcript, transcript_xfail
+from _lua2pipe.transcript import Transcript, TranscriptError, transcript_escape, transcript_unescape
 
-import lua2pipe  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 TRANSCRIPTS = sorted((HERE / "transcripts").glob("*.txt"))
 
 
 def _case(path: Path) -> object:
-    reason = lua2pipe.transcript_xfail(path)
+    reason = transcript_xfail(path)
     marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
     return pytest.param(path, id=path.stem, marks=marks)
 
 
 @pytest.mark.parametrize("path", [_case(path) for path in TRANSCRIPTS])
 def test_transcript(path: Path) -> None:
-    result = lua2pipe.replay_transcript(path)
+    result = replay_transcript(path)
     if not result.passed:
         pytest.fail(result.report, pytrace=False)
 
@@ -46,10 +45,10 @@ def test_suite_size() -> None:
 
 @given(st.binary().filter(lambda data: b"\n" not in data))
 def test_escape_round_trip(data: bytes) -> None:
-    text = lua2pipe.transcript_escape(data)
+    text = transcript_escape(data)
     assert "\n" not in text and "\t" not in text
     assert text == text.strip(" \t\r")  # editors may strip trailing blanks: none to lose
-    assert lua2pipe.transcript_unescape(text) == data
+    assert transcript_unescape(text) == data
 
 
 @pytest.mark.parametrize(
@@ -66,7 +65,7 @@ def test_escape_round_trip(data: bytes) -> None:
     ],
 )
 def test_unescape(text: str, data: bytes) -> None:
-    assert lua2pipe.transcript_unescape(text) == data
+    assert transcript_unescape(text) == data
 
 
 @pytest.mark.parametrize(
@@ -83,23 +82,23 @@ def test_unescape(text: str, data: bytes) -> None:
     ],
 )
 def test_escape(data: bytes, text: str) -> None:
-    assert lua2pipe.transcript_escape(data) == text
+    assert transcript_escape(data) == text
 
 
 def test_parse_error_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.txt"
     path.write_text("script: x.lua\n> HELO\\t5\n<<< what\n")
-    with pytest.raises(lua2pipe.TranscriptError, match=r"bad\.txt:3: "):
-        lua2pipe.Transcript(path)
+    with pytest.raises(TranscriptError, match=r"bad\.txt:3: "):
+        Transcript(path)
     path.write_text("> HELO\\t5\n")
-    with pytest.raises(lua2pipe.TranscriptError, match="no 'script:' line"):
-        lua2pipe.Transcript(path)
+    with pytest.raises(TranscriptError, match="no 'script:' line"):
+        Transcript(path)
     path.write_text("script: x.lua\n<~ (unclosed\n")
-    with pytest.raises(lua2pipe.TranscriptError, match=r"bad\.txt:2: "):
-        lua2pipe.Transcript(path)
+    with pytest.raises(TranscriptError, match=r"bad\.txt:2: "):
+        Transcript(path)
     path.write_text("script: x.lua\n> HELO\t5\n")  # a real tab: invisible, refused
-    with pytest.raises(lua2pipe.TranscriptError, match=r"bad\.txt:2: a tab character"):
-        lua2pipe.Transcript(path)
+    with pytest.raises(TranscriptError, match=r"bad\.txt:2: a tab character"):
+        Transcript(path)
 
 
 def test_header_and_trailing_blanks(tmp_path: Path) -> None:
@@ -108,7 +107,7 @@ def test_header_and_trailing_blanks(tmp_path: Path) -> None:
         "# comment\nscript: s.lua  \noptions: --lua 5.1 --loglevel 6\nexit: 1\n"
         "xfail: why\nstderr~ a\\tb\n\n> HELO\\t5 \t\n< END\n<~ O.\n"
     )
-    transcript = lua2pipe.Transcript(path)
+    transcript = Transcript(path)
     assert transcript.script == "s.lua"
     assert transcript.options == ["--lua", "5.1", "--loglevel", "6"]
     assert (transcript.exit, transcript.xfail) == (1, "why")
@@ -132,7 +131,7 @@ def test_failure_report_is_a_readable_diff(tmp_path: Path) -> None:
         "> Q\\tb.example.org\\tIN\\tANY\\t1\\t192.0.2.1\\t192.0.2.2\\t192.0.2.1/32\n"
         "< DATA\\t0\\t1\\tb.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.7\n< END\n"
     )
-    result = lua2pipe.replay_transcript(path)
+    result = replay_transcript(path)
     assert not result.passed
     assert "-< DATA\\t0\\t1\\ta.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.8" in result.report
     assert "+< DATA\\t0\\t1\\ta.example.org.\\tIN\\tA\\t5\\t-1\\t192.0.2.7" in result.report
@@ -150,7 +149,7 @@ def test_frame_sizes_follow_pdns() -> None:
         b"AXFR\t1\ta",
     ]
     answers = [b"OK", b"LOG\tx", b"FAIL", b"END", b"LOG\ty", b"FAIL", b"FAIL", b"END", b"DATA", b"END"]
-    assert lua2pipe._frame_sizes(questions, answers) == [1, 3, 2, 2, 2]
+    assert frame_sizes(questions, answers) == [1, 3, 2, 2, 2]
 
 
 def test_replay_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

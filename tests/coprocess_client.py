@@ -19,26 +19,15 @@ import threading
 import time
 from pathlib import Path
 
+import lua2pipe
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA2PIPE = ROOT / "lua2pipe"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 HOSTILE = SCRIPTS / "hostile.lua"
 
-PACKET = "\t192.0.2.1\t192.0.2.53\t192.0.2.0/24"
-NO_PACKET = "\t0.0.0.0\t0.0.0.0\t0.0.0.0/0"
-
 #: pdns's pipe-timeout default: every answer line must come within it.
 PDNS_TIMEOUT = 2.0
-
-
-def q(name: str, qtype: str = "ANY", zone_id: int = 1, packet: str = PACKET) -> str:
-    return f"Q\t{name}\tIN\t{qtype}\t{zone_id}{packet}"
-
-
-def is_zone_walk(line: bytes) -> bool:
-    """A question whose FAIL pdns drains with one more line (spec 1.7): Q ... SOA -1."""
-    fields = line.split(b"\t")
-    return len(fields) > 4 and fields[0] == b"Q" and fields[3] == b"SOA" and fields[4] == b"-1"
 
 
 class AnswerTimeout(AssertionError):
@@ -147,7 +136,8 @@ class Lua2Pipe:
         self.send(data + b"\n")
         cmd = data.startswith(b"CMD\t")
         return [
-            a.decode("utf-8", "backslashreplace") for a in self.answer(is_zone_walk(data), timeout, cmd=cmd)
+            a.decode("utf-8", "backslashreplace")
+            for a in self.answer(lua2pipe.is_zone_walk(data.split(b"\t")), timeout, cmd=cmd)
         ]
 
     # -- the end

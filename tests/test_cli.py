@@ -11,6 +11,8 @@ from pathlib import Path
 import dns.zone
 import pytest
 
+import lua2pipe
+
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = REPO / "lua2pipe"
 HOOKS = REPO / "tests" / "scripts" / "hooks.lua"
@@ -206,8 +208,61 @@ def test_cmd_with_a_script_that_does_not_load(tmp_path):
 
 
 def test_in_process_entry_point(capsys):
-    sys.path.insert(0, str(REPO))
-    import lua2pipe
-
     assert lua2pipe.main(["cmd", str(HOOKS), "nsec 7 www.example.com"]) == 0
     assert capsys.readouterr().out == "unhashed=www.example.com. before=txt.example.com. after=example.com.\n"
+
+
+#: Run first in a probe process: counts every execution of lua2pipe.py's code (the "exec" audit
+#: event fires for an import and for runpy alike) and reports at exit, after the subcommand.
+CORE_FILE = str(Path(lua2pipe.__file__).resolve())
+PROBE = (
+    "import atexit, sys\n"
+    "runs = []\n"
+    f"core = {CORE_FILE!r}\n"
+    "sys.addaudithook(lambda event, args: event == 'exec'"
+    " and getattr(args[0], 'co_filename', '') == core and runs.append(1))\n"
+    "atexit.register(lambda: print('lua2pipe.py executed', len(runs),"
+    " 'shell', '_lua2pipe.shell' in sys.modules, file=sys.stderr))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "launch",
+    [
+        lua2pipe.RUN_BY_NAME,  # the launcher's way
+        "import runpy; runpy.run_module('lua2pipe', run_name='__main__', alter_sys=True)",  # -m
+        f"import runpy; runpy.run_path({str(REPO / 'lua2pipe.py')!r}, run_name='__main__')",  # a file
+    ],
+    ids=["launcher", "-m", "file"],
+)
+def test_one_copy_of_the_core(launch):
+    """The _lua2pipe package imports lua2pipe: however lua2pipe was started, that import finds
+    the running module, so there is one Coprocess class, one ScriptError, ..."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", PROBE + launch, "cmd", str(HOOKS), "keys example.com"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.stdout.startswith("id=1 flags=257"), result.stderr
+    assert result.stderr.splitlines()[-1] == "lua2pipe.py executed 1 shell True"
+
+
+def test_launcher_runs_the_module_by_name():
+    assert f"run='{lua2pipe.RUN_BY_NAME}'" in LAUNCHER.read_text()
+
+
+def test_coprocess_imports_no_operator_tools():
+    """Startup is on pdns's clock: serving imports nothing of _lua2pipe nor cryptography."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-X", "importtime", "-c", lua2pipe.RUN_BY_NAME, str(HOOKS)],
+        input="HELO\t5\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.startswith("OK\tlua2pipe"), result.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    assert "lua2pipe" in imported
+    assert not [name for name in imported if name.startswith(("_lua2pipe", "cryptography"))]

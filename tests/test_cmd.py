@@ -7,14 +7,19 @@ tests/scripts/hooks.lua implements every hook and misbehaves on purpose for some
 
 from __future__ import annotations
 
+import base64
 import json
-import os
 import shutil
 from pathlib import Path
 
+import dns.dnssec
+import dns.rdtypes.ANY.DNSKEY
 import pytest
+from helpers import make_coprocess
 
 import lua2pipe
+from _lua2pipe.keys import key_fingerprint
+from _lua2pipe.shell import OfflineHost
 
 SCRIPTS = Path(__file__).parent / "scripts"
 HOOKS = SCRIPTS / "hooks.lua"
@@ -22,16 +27,9 @@ HOOKS = SCRIPTS / "hooks.lua"
 pytestmark = pytest.mark.lua2pipe
 
 
-def make_coprocess(script_path: Path = HOOKS, abi: int = 5) -> lua2pipe.Coprocess:
-    script = lua2pipe.Script(str(script_path))
-    script.set_abi(abi)
-    read_end, write_end = os.pipe()
-    return lua2pipe.Coprocess(script, read_end, write_end, resume_abi=abi)
-
-
 @pytest.fixture
 def coprocess() -> lua2pipe.Coprocess:
-    return make_coprocess()
+    return make_coprocess(HOOKS)
 
 
 def cmd(coprocess: lua2pipe.Coprocess, text: str) -> list[str]:
@@ -227,21 +225,21 @@ def test_key_tag_rfc_vectors():
         "Private-key-format: v1.2\nAlgorithm: 15 (ED25519)\n"
         "PrivateKey: ODIyNjAzODQ2MjgwODAxMjI2NDUxOTAyMDQxNDIyNjI=\n"
     )
-    assert lua2pipe.key_fingerprint(257, p256) == (13, 55648)
-    assert lua2pipe.key_fingerprint(257, ed25519) == (15, 3613)
-    assert lua2pipe.key_fingerprint(257, "garbage") == (None, None)
+    assert key_fingerprint(257, p256) == (13, 55648)
+    assert key_fingerprint(257, ed25519) == (15, 3613)
+    assert key_fingerprint(257, "garbage") == (None, None)
 
 
 @pytest.mark.parametrize(
-    ("curve", "private", "public"),
+    ("algorithm", "private", "public"),
     [
         (
-            lua2pipe._ED25519,
+            15,
             "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
         ),
         (
-            lua2pipe._ED448,
+            16,
             "6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3"
             "528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b",
             "5fd7449b59b461fd2ce787ec616ad46a1da1342485a70e1f8a0ea75d80e96778"
@@ -250,9 +248,13 @@ def test_key_tag_rfc_vectors():
     ],
     ids=["ed25519", "ed448"],
 )
-def test_eddsa_public_keys_rfc_8032(curve, private, public):
-    """RFC 8032 section 7.1 TEST 1 and section 7.4 "Blank" key pairs."""
-    assert lua2pipe._eddsa_public(bytes.fromhex(private), curve).hex() == public
+def test_eddsa_key_tags_rfc_8032(algorithm, private, public):
+    """RFC 8032 section 7.1 TEST 1 and section 7.4 "Blank" key pairs: the tag of the private
+    key is the tag of the DNSKEY holding the RFC's public key."""
+    seed = base64.b64encode(bytes.fromhex(private)).decode()
+    content = f"Private-key-format: v1.2\nAlgorithm: {algorithm}\nPrivateKey: {seed}\n"
+    dnskey = dns.rdtypes.ANY.DNSKEY.DNSKEY(1, 48, 257, 3, algorithm, bytes.fromhex(public))
+    assert key_fingerprint(257, content) == (algorithm, dns.dnssec.key_id(dnskey))
 
 
 # -- NSEC names -----------------------------------------------------------------------------------
@@ -462,7 +464,7 @@ def test_non_utf8_cmd_still_ends_in_end(coprocess):
 
 
 def test_cmd_needs_abi_5():
-    coprocess = make_coprocess(abi=4)
+    coprocess = make_coprocess(HOOKS, abi=4)
     assert coprocess.answer(b"CMD\thelp") == (
         b"LOG\tmalformed question: unknown question 'CMD' (CMD needs pipe-abi-version=5)\nFAIL\n"
     )
@@ -476,8 +478,7 @@ def test_protocol_keeps_its_framing_after_failing_commands(coprocess):
 
 
 def test_script_not_loaded(tmp_path):
-    error = lua2pipe.ScriptError("boom")
-    host = lua2pipe.OfflineHost(error)
+    host = OfflineHost(None, load_error="boom")
     commands = lua2pipe.Commands(host)
     assert commands.execute(b"keys example.com") == (2, "error: script not loaded: boom")
     assert commands.execute(b"version")[1] == f"lua2pipe {lua2pipe.VERSION}, script not loaded"

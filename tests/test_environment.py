@@ -1,4 +1,5 @@
-"""lua/environment.lua against the hand-checked cases of spec/lua2-environment.md section 3."""
+"""lua/environment.lua against hand-checked cases of the AuthLua4 environment (pdns/lua-base4.cc
+BaseLua4::prepareContext, as pdns 4.7.3 behaves)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import pytest
-from conftest import FailureWatch
+from helpers import FailureWatch
 from pdns import REPO, PdnsServer
 
 SCRIPT = REPO / "examples" / "geo.lua"

@@ -12,21 +12,18 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import NO_PACKET, PACKET, q
+from helpers import make_coprocess as make_script_coprocess
 
 import lua2pipe
 
 SCRIPT = Path(__file__).parent / "scripts" / "protocol.lua"
-PACKET = "\t192.0.2.1\t192.0.2.53\t192.0.2.0/24"
-NO_PACKET = "\t0.0.0.0\t0.0.0.0\t0.0.0.0/0"
 
 pytestmark = pytest.mark.lua2pipe
 
 
 def make_coprocess(abi: int = 5, lua: str = "luajit") -> lua2pipe.Coprocess:
-    script = lua2pipe.Script(str(SCRIPT), lua=lua)
-    script.set_abi(abi)
-    read_end, write_end = os.pipe()
-    return lua2pipe.Coprocess(script, read_end, write_end, resume_abi=abi)
+    return make_script_coprocess(SCRIPT, abi, lua)
 
 
 # LuaJIT as pdns links it, and the PUC versions --lua offers (integers and floats differ on 5.3+).
@@ -37,10 +34,6 @@ def coprocess(request: pytest.FixtureRequest) -> lua2pipe.Coprocess:
 
 def ask(coprocess: lua2pipe.Coprocess, line: str) -> list[str]:
     return coprocess.answer(line.encode()).decode().splitlines()
-
-
-def q(name: str, qtype: str = "ANY", zone_id: int = 1, packet: str = PACKET) -> str:
-    return f"Q\t{name}\tIN\t{qtype}\t{zone_id}{packet}"
 
 
 def data(

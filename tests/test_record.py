@@ -13,21 +13,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import NO_PACKET
+
+import lua2pipe
+from _lua2pipe.replay import replay_transcript
+from _lua2pipe.transcript import Transcript
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import lua2pipe  # noqa: E402
 
 ZONE = REPO / "conformance" / "scripts" / "zone.lua"
 LUA2PIPE = [sys.executable, str(REPO / "lua2pipe.py")]
 
-NO_PACKET = "0.0.0.0\t0.0.0.0\t0.0.0.0/0"
 CLIENT = "192.0.2.10\t192.0.2.53\t192.0.2.10/32"
 SESSION = [
     "HELO\t5",
-    f"Q\twww.example.org\tIN\tSOA\t-1\t{NO_PACKET}",
-    f"Q\texample.org\tIN\tSOA\t-1\t{NO_PACKET}",
+    f"Q\twww.example.org\tIN\tSOA\t-1{NO_PACKET}",
+    f"Q\texample.org\tIN\tSOA\t-1{NO_PACKET}",
     f"Q\twww.example.org\tIN\tANY\t1\t{CLIENT}",
     f"Q\tWWW.Example.ORG\tIN\tA\t1\t{CLIENT}",
     f"Q\ta\\032b.example.org\tIN\tANY\t1\t{CLIENT}",
@@ -82,9 +83,9 @@ def test_recording_replays_green_and_changes_no_answer(tmp_path: Path) -> None:
     assert ">\n" in text  # the empty line
     assert "\t" not in text
 
-    transcript = lua2pipe.Transcript(record)
+    transcript = Transcript(record)
     assert transcript.questions == stdin.rstrip(b"\n").split(b"\n")
-    result = lua2pipe.replay_transcript(record)
+    result = replay_transcript(record)
     assert result.passed, result.report
     assert result.output == plain.stdout
 
@@ -115,7 +116,7 @@ def test_each_answer_reaches_the_file_before_pdns(tmp_path: Path) -> None:
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream:
                 stream.close()
-    result = lua2pipe.replay_transcript(record)
+    result = replay_transcript(record)
     assert result.passed, result.report
 
 
@@ -133,7 +134,7 @@ def test_file_names_never_clash(tmp_path: Path) -> None:
     (named,) = tmp_path.glob("p-*-100%.txt")
     assert named.name.split("-")[1].isdigit()
     for path in (second, named):
-        result = lua2pipe.replay_transcript(path)
+        result = replay_transcript(path)
         assert result.passed, result.report
 
 
@@ -144,7 +145,7 @@ def test_no_file_without_an_answer_and_exit_status_recorded(tmp_path: Path) -> N
     bad = tmp_path / "bad.txt"
     assert run([str(ZONE), "--record", str(bad)], b"HELO\t9\n").returncode == 1
     assert bad.read_text().splitlines()[-3:] == ["> HELO\\t9", "< FAIL", "exit: 1"]
-    result = lua2pipe.replay_transcript(bad)
+    result = replay_transcript(bad)
     assert result.passed, result.report
 
 
@@ -160,17 +161,18 @@ def test_unwritable_file_changes_nothing(tmp_path: Path) -> None:
 def test_relative_script_recorded_as_absolute(tmp_path: Path) -> None:
     record = tmp_path / "rel.txt"
     run(["zone.lua", "--lua", "5.1", "--record", str(record)], session_bytes(SESSION[:4]), cwd=ZONE.parent)
-    transcript = lua2pipe.Transcript(record)
+    transcript = Transcript(record)
     assert transcript.script == str(ZONE)
     assert transcript.options == ["--lua", "5.1"]
-    result = lua2pipe.replay_transcript(record)
+    result = replay_transcript(record)
     assert result.passed, result.report
 
 
 def test_recording_off_binds_nothing() -> None:
     read_fd, write_fd = os.pipe()
     try:
-        plain = lua2pipe.Coprocess(lua2pipe.ScriptError("not loaded"), read_fd, write_fd)
+        plain = lua2pipe.Coprocess(None, read_fd, write_fd, load_error="not loaded")
+        assert type(plain) is lua2pipe.Coprocess and type(plain.reader) is lua2pipe.LineReader
         assert not {"answer", "write", "serve"} & set(vars(plain))
         assert "readline" not in vars(plain.reader)
     finally:
@@ -212,8 +214,8 @@ def test_record_sessions_pdns_drives(tmp_path: Path, start_pdns) -> None:
     assert "\\t127.0.0.2\\t127.0.0.1\\t127.0.0.2/32" in text
     assert "> AXFR\\t1\\texample.org" in text
     for path in files:
-        transcript = lua2pipe.Transcript(path)
+        transcript = Transcript(path)
         assert transcript.script == str(ZONE)
         assert transcript.options == ["--loglevel", "4"]
-        result = lua2pipe.replay_transcript(path)
+        result = replay_transcript(path)
         assert result.passed, result.report

@@ -19,14 +19,13 @@ import dns.name
 import pytest
 from coprocess_client import (
     HOSTILE,
-    NO_PACKET,
     PDNS_TIMEOUT,
     SCRIPTS,
     AnswerTimeout,
     Lua2Pipe,
     proc_stat_fields,
-    q,
 )
+from helpers import NO_PACKET, q
 
 import lua2pipe
 
@@ -64,7 +63,8 @@ UINT32, INT32 = range(2**32), range(-(2**31), 2**31)
 
 
 def assert_well_formed(answer: list[str]) -> None:
-    """Every line as pdns 4.7.3 parses it without a std::exception (spec 1.5, 1.6): no desync."""
+    """Every line as pdns 4.7.3 parses it without a std::exception (modules/pipebackend/pipebackend.cc
+    PipeBackend::get): no desync."""
     assert answer[-1] in ("END", "FAIL"), answer
     for line in answer[:-1]:
         assert_one_clean_line(line)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import concurrent.futures
 import fnmatch
 import itertools
-import sys
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,15 +39,12 @@ import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdatatype
+from pdns import PdnsServer
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "scripts"
 CORPUS = HERE / "corpus"
 KNOWN_DIFFERENCES = HERE.parent / "known-differences.toml"
-REPO = HERE.parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from pdns import PdnsServer  # noqa: E402
 
 DEFAULT_SOURCE = "127.0.0.1"
 TIMEOUT = 4.0

@@ -1,0 +1,16 @@
+"""lua2pipe's operator tools: what an operator runs in a shell, never what pdns runs.
+
+``lua2pipe.py`` is the coprocess pdns starts (the Lua state, the serving loop, CMD). This
+package holds the rest, each module imported only when its command needs it, so none of it
+costs the coprocess's startup:
+
+- :mod:`_lua2pipe.shell`: the ``check``, ``query``, ``axfr`` and ``cmd`` subcommands;
+- :mod:`_lua2pipe.transcript`: the transcript format (one protocol session as text);
+- :mod:`_lua2pipe.replay`: ``lua2pipe replay``, transcripts run and diffed;
+- :mod:`_lua2pipe.record`: ``--record``, the served session written as a transcript;
+- :mod:`_lua2pipe.keys`: DNSSEC key tags for CMD ``keys``.
+
+``lua/`` (a link to the checkout's top-level ``lua/`` directory, installed as package data)
+is lua2pipe's Lua half, which ``lua2pipe.py`` loads. The modules here import the core as
+``lua2pipe``; the core makes sure that is the module running, never a second copy.
+"""
