@@ -689,8 +689,14 @@ class Watchdog:
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
         coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
+        in_hand = coprocess.in_hand
         try:
-            answer = fail_answer(reason, is_zone_walk(coprocess.in_hand.split(b"\t")))
+            # pdns's directBackendCmd (pipebackend.cc) reads a CMD answer until END whatever it
+            # holds: a runaway CMD answers like every failed command, "error: REASON" then END.
+            if in_hand.startswith(b"CMD\t") and coprocess.abi >= 5:
+                answer = _cmd_answer(f"error: {reason}")
+            else:
+                answer = fail_answer(reason, is_zone_walk(in_hand.split(b"\t")))
             _write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
