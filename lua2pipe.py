@@ -652,6 +652,11 @@ class Watchdog:
     #: idle coprocess wakes 20 times a second (about 0.05% of a CPU).
     POLL_SECONDS = 0.05
 
+    #: How long the watchdog waits for its own log line once pdns has its answer. stderr is
+    #: pdns's and may be a pipe nobody drains, where a write blocks for good: past this the line
+    #: is given up and the restart goes on, so the next question is answered all the same.
+    LOG_GRACE_SECONDS = 0.5
+
     def __init__(self, coprocess: Coprocess, limit_seconds: float, restart_argv: list[str] | None) -> None:
         self.coprocess = coprocess
         self.limit = limit_seconds
@@ -672,7 +677,7 @@ class Watchdog:
         coprocess = self.coprocess
         while True:
             if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
-                coprocess.log(6, "SIGTERM: exiting")
+                self._log(6, "SIGTERM: exiting")
                 os._exit(0)
             started = coprocess.busy_since
             if not self.limit or not started or time.monotonic() - started < self.limit:
@@ -688,7 +693,6 @@ class Watchdog:
         coprocess = self.coprocess
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
-        coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
         in_hand = coprocess.in_hand
         try:
             # pdns's directBackendCmd (pipebackend.cc) reads a CMD answer until END whatever it
@@ -700,6 +704,7 @@ class Watchdog:
             _write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
+        self._log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
         if not self.restart_argv:
             os._exit(1)
         pending = os.memfd_create("lua2pipe-pending", 0)
@@ -711,8 +716,17 @@ class Watchdog:
         try:
             os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
         except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
-            coprocess.log(2, "cannot restart after a runaway hook", error=str(exc))
+            self._log(2, "cannot restart after a runaway hook", error=str(exc))
             os._exit(1)
+
+    def _log(self, level: int, event: str, **fields: Any) -> None:
+        """Logs from a thread of its own, waiting at most LOG_GRACE_SECONDS for it: what the
+        watchdog does next (re-execute, exit) must not hang on a stderr nobody reads."""
+        writer = threading.Thread(
+            target=self.coprocess.log, args=(level, event), kwargs=fields, name="lua2pipe-log", daemon=True
+        )
+        writer.start()
+        writer.join(self.LOG_GRACE_SECONDS)
 
 
 # ---------------------------------------------------------------------------------------------
