@@ -458,6 +458,9 @@ class Coprocess:
         self.in_hand = b""
         self.busy_since = 0.0
         self.answer_lock = threading.Lock()
+        # Set once stdin reached EOF and dns_deinit runs: past the limit the watchdog then exits,
+        # as there is no question to answer and nobody to answer it to.
+        self.closing = False
         self.watchdog = Watchdog(self, max_query_ms / 1000, restart_argv)
         if recorder is not None:
             recorder.attach(self)  # binds recording read/answer/write functions (--record)
@@ -478,10 +481,10 @@ class Coprocess:
 
     def serve(self) -> int:
         """Answers questions until EOF, then runs dns_deinit. Returns the process exit code."""
+        self.watchdog.start()  # before HELO too: a failed handshake also ends in dns_deinit
         if not self.abi and not self._handshake():
             self._deinit()
             return 1
-        self.watchdog.start()
         readline = self.reader.readline
         answer = self.answer
         output_fd = self.output_fd
@@ -508,8 +511,13 @@ class Coprocess:
         return 0
 
     def _deinit(self) -> None:
+        """Runs dns_deinit, bounded by --max-query-ms like every hook: a dns_deinit that never
+        returned used to leave the process spinning after pdns was gone (parent pid 1)."""
         if isinstance(self.script, Script):
+            self.closing = True
+            self.busy_since = time.monotonic()
             self.script.deinit()
+            self.busy_since = 0.0
 
     def _handshake(self) -> bool:
         try:
@@ -652,11 +660,6 @@ class Watchdog:
     #: idle coprocess wakes 20 times a second (about 0.05% of a CPU).
     POLL_SECONDS = 0.05
 
-    #: How long the watchdog waits for its own log line once pdns has its answer. stderr is
-    #: pdns's and may be a pipe nobody drains, where a write blocks for good: past this the line
-    #: is given up and the restart goes on, so the next question is answered all the same.
-    LOG_GRACE_SECONDS = 0.5
-
     def __init__(self, coprocess: Coprocess, limit_seconds: float, restart_argv: list[str] | None) -> None:
         self.coprocess = coprocess
         self.limit = limit_seconds
@@ -677,7 +680,7 @@ class Watchdog:
         coprocess = self.coprocess
         while True:
             if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
-                self._log(6, "SIGTERM: exiting")
+                log_without_blocking(coprocess.log, 6, "SIGTERM: exiting")
                 os._exit(0)
             started = coprocess.busy_since
             if not self.limit or not started or time.monotonic() - started < self.limit:
@@ -685,6 +688,12 @@ class Watchdog:
             with coprocess.answer_lock:
                 if coprocess.busy_since != started:
                     continue  # answered meanwhile
+                if coprocess.closing:
+                    limit_ms = round(self.limit * 1000)
+                    log_without_blocking(
+                        coprocess.log, 3, "dns_deinit still running: exiting", limit_ms=limit_ms
+                    )
+                    os._exit(1)
                 self._answer_for_runaway()
 
     def _answer_for_runaway(self) -> None:
@@ -704,7 +713,9 @@ class Watchdog:
             _write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
-        self._log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
+        log_without_blocking(
+            coprocess.log, 3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state"
+        )
         if not self.restart_argv:
             os._exit(1)
         pending = os.memfd_create("lua2pipe-pending", 0)
@@ -716,17 +727,32 @@ class Watchdog:
         try:
             os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
         except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
-            self._log(2, "cannot restart after a runaway hook", error=str(exc))
+            log_without_blocking(coprocess.log, 2, "cannot restart after a runaway hook", error=str(exc))
             os._exit(1)
 
-    def _log(self, level: int, event: str, **fields: Any) -> None:
-        """Logs from a thread of its own, waiting at most LOG_GRACE_SECONDS for it: what the
-        watchdog does next (re-execute, exit) must not hang on a stderr nobody reads."""
-        writer = threading.Thread(
-            target=self.coprocess.log, args=(level, event), kwargs=fields, name="lua2pipe-log", daemon=True
-        )
-        writer.start()
-        writer.join(self.LOG_GRACE_SECONDS)
+
+#: How long the watchdog waits for its own log line once pdns has its answer. stderr is pdns's
+#: and may be a pipe nobody drains, where a write blocks for good: past this the line is given
+#: up and the restart (or exit) goes on, so the next question is answered all the same.
+LOG_GRACE_SECONDS = 0.5
+
+
+def log_without_blocking(log: Log, level: int, event: str, **fields: Any) -> None:
+    """Logs from a thread of its own, waiting at most LOG_GRACE_SECONDS for it: what the
+    watchdog does next (re-execute, exit) must not hang on a stderr nobody reads."""
+    writer = threading.Thread(
+        target=log, args=(level, event), kwargs=fields, name="lua2pipe-log", daemon=True
+    )
+    writer.start()
+    writer.join(LOG_GRACE_SECONDS)
+
+
+def _stop_loading(log: Log, limit_ms: int) -> None:
+    """The end of a fresh state's load (after a runaway hook) that outlived --max-query-ms: a
+    dns_init or top level that never returns. pdns, waiting for the next answer, starts a new
+    coprocess once this one exits."""
+    log_without_blocking(log, 3, "script still loading in a fresh state: exiting", limit_ms=limit_ms)
+    os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1993,6 +2019,12 @@ def serve_main(argv: list[str]) -> int:
     )
     slow_load.daemon = True
     slow_load.start()
+    # A fresh state after a runaway hook (--resume) loads while pdns waits for its next answer:
+    # dns_init and the top level are bounded there like a hook.
+    stuck_load = threading.Timer(args.max_query_ms / 1000, _stop_loading, (log, args.max_query_ms))
+    stuck_load.daemon = True
+    if abi and args.max_query_ms:
+        stuck_load.start()
     script: Script | ScriptError
     try:
         script = Script(args.script, lua=args.lua, log=log, max_memory_mb=args.max_memory)
@@ -2003,6 +2035,7 @@ def serve_main(argv: list[str]) -> int:
         script = exc
     finally:
         slow_load.cancel()
+        stuck_load.cancel()
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]
     program = ["-m", "lua2pipe"] if __spec__ is not None else [os.path.abspath(__file__)]
     resume_index = argv.index("--resume") if args.resume else len(argv)

@@ -13,11 +13,15 @@ import subprocess
 import time
 
 import pytest
-from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, q
+from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, Lua2Pipe, q
+from pdns import PdnsServer, _process_group_members
 
 pytestmark = pytest.mark.lua2pipe
 
 RUNAWAY_MS = 200
+
+#: LuaJIT as pdns links it, and the PUC versions --lua offers.
+RUNTIMES = ["luajit", "5.1", "5.2", "5.3", "5.4"]
 
 
 QUIET_SPIN = """
@@ -69,3 +73,78 @@ def test_a_runaway_is_answered_and_the_next_question_too_while_nobody_reads_stde
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         os.close(err_read)
+
+
+# -- dns_deinit at EOF, and dns_init when a fresh state is loaded, bounded by --max-query-ms
+
+STUCK_HOOKS = """
+function dns_lookup(qtype, qname)
+  local name = qname:toString()
+  if name == "spin.example.org." then while true do end end
+  if qtype:getCode() == 6 then
+    if name ~= "example.org." then return {} end
+    return { { name = qname, type = "SOA", content = "ns.example.org. h.example.org. 1 2 3 4 5",
+      ttl = 60, domain_id = 1 } }
+  end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+function dns_init()
+  local marker = io.open(os.getenv("STUCK_INIT_FILE") or "", "r")
+  if marker then marker:close() while true do end end
+end
+function dns_deinit() while true do end end
+"""
+
+
+def stuck_hooks(tmp_path) -> tuple[str, dict[str, str]]:
+    """The script, and the environment whose file, once created, makes dns_init spin."""
+    script = tmp_path / "stuck_hooks.lua"
+    script.write_text(STUCK_HOOKS)
+    return str(script), {"STUCK_INIT_FILE": str(tmp_path / "stuck_init")}
+
+
+@pytest.mark.parametrize("lua", RUNTIMES)
+def test_a_dns_deinit_that_never_returns_is_stopped_at_the_limit_and_the_process_exits(tmp_path, lua):
+    script, env = stuck_hooks(tmp_path)
+    with Lua2Pipe(script, "--lua", lua, "--max-query-ms", str(RUNAWAY_MS), env=env) as coprocess:
+        assert coprocess.ask(q("a.example.org")) == [
+            'DATA\t0\t1\ta.example.org.\tIN\tTXT\t60\t1\t"fine"',
+            "END",
+        ]
+        started = time.monotonic()
+        assert coprocess.close(timeout=PDNS_TIMEOUT) == 1
+        assert RUNAWAY_MS / 1000 <= time.monotonic() - started < 1.5
+        log = coprocess.stderr_text()
+        assert 'event="dns_deinit still running: exiting"' in log and "limit_ms=200" in log, log
+        assert coprocess.session_members() == []
+
+
+@pytest.mark.parametrize("question", [q("spin.example.org"), "CMD\treload"])
+def test_a_dns_init_that_never_returns_in_a_fresh_state_is_stopped_at_the_limit(tmp_path, question):
+    # after a runaway (or a CMD reload that itself runs away) lua2pipe loads the script again
+    script, env = stuck_hooks(tmp_path)
+    with Lua2Pipe(script, "--max-query-ms", str(RUNAWAY_MS), env=env) as coprocess:
+        (tmp_path / "stuck_init").touch()
+        coprocess.send(question + "\n")
+        first = coprocess.readline()
+        assert first.startswith((b"LOG\thook still running", b"error: hook still running")), first
+        assert coprocess.readline() in (b"FAIL", b"END")
+        assert coprocess.wait(timeout=PDNS_TIMEOUT) == 1
+        log = coprocess.stderr_text()
+        assert 'event="script still loading in a fresh state: exiting"' in log and "limit_ms=200" in log, log
+        assert coprocess.session_members() == []
+
+
+def test_coprocesses_whose_dns_deinit_never_returns_exit_when_pdns_dies(tmp_path):
+    # pdns SIGKILLs a coprocess it drops, but when pdns itself dies its coprocesses see EOF
+    script, _ = stuck_hooks(tmp_path)
+    with PdnsServer.pipe(script, args=["--max-query-ms", str(RUNAWAY_MS)], distributor_threads=2) as server:
+        assert server.query("a.example.org", "TXT").answer
+        pid = server.process.pid
+        coprocesses = [member for member in _process_group_members(pid) if member != pid]
+        assert coprocesses
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 1.5
+        while _process_group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _process_group_members(pid) == []
