@@ -54,6 +54,9 @@ READ_SIZE = 4096
 #: Loading a script for longer than this is logged (pdns's default pipe-timeout is 2 s).
 SLOW_LOAD_SECONDS = 1.0
 
+#: pdns's default pipe-timeout: how long it waits for each answer line (pipebackend.cc).
+PDNS_PIPE_TIMEOUT_MS = 2000
+
 #: The pipe ABI versions lua2pipe speaks (pipe-abi-version).
 ABI_VERSIONS = range(1, 6)
 
@@ -1960,6 +1963,63 @@ def _coprocess_parser() -> Any:
     return parser
 
 
+def _plain_int(text: str, highest: int | None = None) -> int | None:
+    """A number of ASCII digits, up to ``highest``; None for anything else."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if highest is None or value <= highest else None
+
+
+#: The coprocess's options as pdns's pipe-command spells them, read without argparse: importing
+#: argparse (re, gettext, shutil with it) and building the parser took 10 of the 30 ms of CPU a
+#: start costs (measured 2026-11-29 on the 2-CPU test machine), and pdns starts a coprocess per
+#: backend instance at once, each within pipe-timeout. Name: (attribute, default, reader); the
+#: reader returns the value or None when argparse must judge it. tests/test_watchdog.py checks
+#: that this reads every command line it accepts exactly as _coprocess_parser() does.
+_COPROCESS_OPTIONS: dict[str, tuple[str, Any, Callable[[str], Any] | None]] = {
+    "--lua": ("lua", "luajit", lambda text: text if text in LUA_RUNTIMES else None),
+    "--loglevel": ("loglevel", 4, lambda text: _plain_int(text, 7)),
+    "--log-format": ("log_format", "kv", lambda text: text if text in ("kv", "json") else None),
+    "--max-memory": ("max_memory", None, _plain_int),
+    "--query-logging": ("query_logging", False, None),  # a flag
+    "--max-query-ms": ("max_query_ms", 1000, _plain_int),
+    "--resume": ("resume", None, str),
+    "--record": ("record", None, str),
+}
+
+
+def _plain_coprocess_args(argv: list[str]) -> Any:
+    """The options of ``lua2pipe SCRIPT [options]`` when each is spelt out in full with a value
+    that is plainly valid (what pdns.conf holds); else None, and argparse reads them."""
+    import types
+
+    values = {"script": None, **{attribute: default for attribute, default, _ in _COPROCESS_OPTIONS.values()}}
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            if values["script"] is not None or not word:
+                return None
+            values["script"] = word
+            continue
+        name, equals, text = word.partition("=")
+        if name not in _COPROCESS_OPTIONS:
+            return None
+        attribute, _, reader = _COPROCESS_OPTIONS[name]
+        if reader is None:
+            if equals:
+                return None
+            values[attribute] = True
+            continue
+        if not equals:
+            text = next(words, "-")
+        value = reader(text) if text and not text.startswith("-") else None
+        if value is None:
+            return None
+        values[attribute] = value
+    return types.SimpleNamespace(**values) if values["script"] is not None else None
+
+
 def add_script_options(parser: Any) -> None:
     """The options every mode shares: how the script is loaded and how lua2pipe logs."""
     parser.add_argument(
@@ -1993,7 +2053,7 @@ def log_from_args(args: Any) -> Log:
 
 def serve_main(argv: list[str]) -> int:
     """``lua2pipe SCRIPT [options]``: the coprocess."""
-    args = _coprocess_parser().parse_args(argv)
+    args = _plain_coprocess_args(argv) or _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
     if args.resume:
         abi, pending_fd = (int(part) for part in args.resume.split(":"))
@@ -2020,8 +2080,12 @@ def serve_main(argv: list[str]) -> int:
     slow_load.daemon = True
     slow_load.start()
     # A fresh state after a runaway hook (--resume) loads while pdns waits for its next answer:
-    # dns_init and the top level are bounded there like a hook.
-    stuck_load = threading.Timer(args.max_query_ms / 1000, _stop_loading, (log, args.max_query_ms))
+    # dns_init and the top level are bounded there like a hook, but never below pdns's default
+    # pipe-timeout, by which pdns has given up on that answer anyway. A load on a busy machine
+    # (interpreter, Lua state, structlog at the script's first print) outlasts a short
+    # --max-query-ms in wall-clock time: 200 ms was measured too short under a load average of 7.
+    load_limit_ms = max(args.max_query_ms, PDNS_PIPE_TIMEOUT_MS)
+    stuck_load = threading.Timer(load_limit_ms / 1000, _stop_loading, (log, load_limit_ms))
     stuck_load.daemon = True
     if abi and args.max_query_ms:
         stuck_load.start()
