@@ -202,3 +202,37 @@ def test_the_coprocess_reads_its_command_line_as_argparse_does_or_leaves_it_to_a
     assert (plain is not None) == read_without_argparse
     if plain is not None:
         assert vars(plain) == vars(lua2pipe._coprocess_parser().parse_args(argv))
+
+
+# -- a raising __gc metamethod: logged, and serving goes on, on every runtime
+
+RAISING_FINALIZERS = """
+function dns_lookup(qtype, qname)
+  if qname:toString() == "garbage.example.org." then
+    for _ = 1, 3000 do
+      setmetatable({}, { __gc = function() error("finalizer raised") end })
+      if newproxy then getmetatable(newproxy(true)).__gc = function() error("finalizer raised") end end
+    end
+  elseif qname:toString() == "collect.example.org." then
+    collectgarbage()
+  end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+"""
+
+
+@pytest.mark.parametrize("lua", RUNTIMES)
+def test_raising_finalizers_are_logged_and_every_question_is_answered(tmp_path, lua):
+    script = tmp_path / "finalizers.lua"
+    script.write_text(RAISING_FINALIZERS)
+    names = ["garbage", *(f"n{i}" for i in range(200)), "collect", "after"]
+    with Lua2Pipe(script, "--lua", lua) as coprocess:
+        coprocess.send_in_background("".join(q(f"{name}.example.org") + "\n" for name in names))
+        answers = [[line.decode() for line in coprocess.answer()] for _ in names]
+        assert answers == [
+            [f'DATA\t0\t1\t{name}.example.org.\tIN\tTXT\t60\t1\t"fine"', "END"] for name in names
+        ]
+        assert coprocess.close() == 0
+        log = coprocess.stderr_text()
+        assert 'event="error in __gc metamethod"' in log and 'finalizer raised"' in log, log[-2000:]
+        assert "ERROR in finalizer" not in log  # LuaJIT's own line, on stderr unstructured
