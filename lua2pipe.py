@@ -55,6 +55,9 @@ READ_SIZE = 4096
 #: Loading a script for longer than this is logged (pdns's default pipe-timeout is 2 s).
 SLOW_LOAD_SECONDS = 1.0
 
+#: pdns's default pipe-timeout: how long it waits for each answer line (pipebackend.cc).
+PDNS_PIPE_TIMEOUT_MS = 2000
+
 #: The pipe ABI versions lua2pipe speaks (pipe-abi-version).
 ABI_VERSIONS = range(1, 6)
 
@@ -144,6 +147,52 @@ class Log:
 # The Lua state: one runtime, the AuthLua4 environment, the script, and the hook dispatcher.
 
 
+#: Runs each __gc metamethod the script sets in a pcall and logs its error. Unguarded, a raising
+#: finalizer breaks serving on PUC Lua, which raises finalizer errors at whatever allocation ran
+#: the collector (measured with 3,000 raising finalizers): 5.3 aborts ("PANIC: unprotected error
+#: in call to Lua API (error in __gc metamethod ...)", exit 134) when that allocation is one of
+#: lupa's unprotected API calls; on 5.2 and 5.3 every later question fails while finalizers are
+#: pending, on 5.1 (newproxy) the question that collects. LuaJIT prints "ERROR in finalizer" on
+#: stderr itself and 5.4 drops the error silently; guarded, every runtime logs it the same way.
+#: Covered: setmetatable and debug.setmetatable with a __gc function, and newproxy(true) whose
+#: metatable gets a __gc; a __gc assigned into a metatable already set is not.
+_GUARD_FINALIZERS = b"""
+return function(G, failed)
+  local pcall, rawget, rawset, tostring, type = pcall, rawget, rawset, tostring, type
+  local set, debug_set, newproxy = setmetatable, debug.setmetatable, newproxy
+  local guards = set({}, { __mode = "k" })  -- guarding function -> the script's own
+  local function guard(finalizer)
+    local function guarded(object)
+      local ok, why = pcall(finalizer, object)
+      if not ok then
+        local shown, text = pcall(tostring, why)
+        pcall(failed, shown and type(text) == "string" and text or "(an error object)")
+      end
+    end
+    guards[guarded] = finalizer
+    return guarded
+  end
+  local function guard_metatable(mt)
+    local finalizer = type(mt) == "table" and rawget(mt, "__gc")
+    if type(finalizer) == "function" and not guards[finalizer] then rawset(mt, "__gc", guard(finalizer)) end
+    return mt
+  end
+  G.setmetatable = function(t, mt) return set(t, guard_metatable(mt)) end
+  debug.setmetatable = function(v, mt) return debug_set(v, guard_metatable(mt)) end
+  if newproxy then
+    local guarding = { __newindex = function(mt, key, value)
+      rawset(mt, key, key == "__gc" and type(value) == "function" and guard(value) or value)
+    end }
+    G.newproxy = function(meta)
+      local proxy = newproxy(meta)
+      if meta == true then set(getmetatable(proxy), guarding) end
+      return proxy
+    end
+  end
+end
+"""
+
+
 def _deny_attribute(_obj: Any, _name: Any, _is_setting: bool) -> Any:
     # Lua holds the Python callbacks of the host table; without this filter a script could walk
     # a callback's attributes (__globals__ ...) back into Python.
@@ -206,6 +255,9 @@ class Script:
         # Before the script runs, so the dispatcher holds the standard library as it was: a script
         # may assign over table, string or load without breaking lua2pipe.
         self.dispatch = self._chunk("dispatch.lua")(environment, lua_globals, before_script)
+        # named "=...", as lua2pipe's own Lua files are, so CMD never takes the wrappers for the script's
+        guard = self._load_chunk(_GUARD_FINALIZERS, b"=finalizer_guard")()
+        guard(lua_globals, self._lua_finalizer_failed)
         try:
             with open(path, "rb") as script_file:
                 source = script_file.read()
@@ -249,6 +301,9 @@ class Script:
             self.log(6, text, force=True, source="print")
         else:
             self.log(int(level), text, source="pdnslog")
+
+    def _lua_finalizer_failed(self, message: bytes) -> None:
+        self.log(3, "error in __gc metamethod", script=self.path, error=message)
 
     def _lua_resolve(self, qname: bytes, qtype: int) -> Any:
         import dns.rdatatype
@@ -472,6 +527,9 @@ class Coprocess:
         self.in_hand = b""
         self.busy_since = 0.0
         self.answer_lock = threading.Lock()
+        # Set once stdin reached EOF and dns_deinit runs: past the limit the watchdog then exits,
+        # as there is no question to answer and nobody to answer it to.
+        self.closing = False
         self.watchdog = Watchdog(self, max_query_ms / 1000, restart_argv)
 
     def use_script(self, script: Script | None, load_error: str = "") -> None:
@@ -491,10 +549,10 @@ class Coprocess:
 
     def serve(self) -> int:
         """Answers questions until EOF, then runs dns_deinit. Returns the process exit code."""
+        self.watchdog.start()  # before HELO too: a failed handshake also ends in dns_deinit
         if not self.abi and not self._handshake():
             self._deinit()
             return 1
-        self.watchdog.start()
         readline = self.reader.readline
         answer = self.answer
         output_fd = self.output_fd
@@ -521,8 +579,13 @@ class Coprocess:
         return 0
 
     def _deinit(self) -> None:
+        """Runs dns_deinit, bounded by --max-query-ms like every hook: a dns_deinit that never
+        returned used to leave the process spinning after pdns was gone (parent pid 1)."""
         if self.script is not None:
+            self.closing = True
+            self.busy_since = time.monotonic()
             self.script.deinit()
+            self.busy_since = 0.0
 
     def _handshake(self) -> bool:
         try:
@@ -685,7 +748,7 @@ class Watchdog:
         coprocess = self.coprocess
         while True:
             if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
-                coprocess.log(6, "SIGTERM: exiting")
+                log_without_blocking(coprocess.log, 6, "SIGTERM: exiting")
                 os._exit(0)
             started = coprocess.busy_since
             if not self.limit or not started or time.monotonic() - started < self.limit:
@@ -693,6 +756,12 @@ class Watchdog:
             with coprocess.answer_lock:
                 if coprocess.busy_since != started:
                     continue  # answered meanwhile
+                if coprocess.closing:
+                    limit_ms = round(self.limit * 1000)
+                    log_without_blocking(
+                        coprocess.log, 3, "dns_deinit still running: exiting", limit_ms=limit_ms
+                    )
+                    os._exit(1)
                 self._answer_for_runaway()
 
     def _answer_for_runaway(self) -> None:
@@ -701,12 +770,20 @@ class Watchdog:
         coprocess = self.coprocess
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
-        coprocess.log(3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state")
+        in_hand = coprocess.in_hand
         try:
-            answer = fail_answer(reason, is_zone_walk(coprocess.in_hand.split(b"\t")))
+            # pdns's directBackendCmd (pipebackend.cc) reads a CMD answer until END whatever it
+            # holds: a runaway CMD answers like every failed command, "error: REASON" then END.
+            if in_hand.startswith(b"CMD\t") and coprocess.abi >= 5:
+                answer = _cmd_answer(f"error: {reason}")
+            else:
+                answer = fail_answer(reason, is_zone_walk(in_hand.split(b"\t")))
             write_all(coprocess.output_fd, answer)
         except OSError:
             os._exit(0)
+        log_without_blocking(
+            coprocess.log, 3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state"
+        )
         if not self.restart_argv:
             os._exit(1)
         pending = os.memfd_create("lua2pipe-pending", 0)
@@ -718,8 +795,32 @@ class Watchdog:
         try:
             os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
         except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
-            coprocess.log(2, "cannot restart after a runaway hook", error=str(exc))
+            log_without_blocking(coprocess.log, 2, "cannot restart after a runaway hook", error=str(exc))
             os._exit(1)
+
+
+#: How long the watchdog waits for its own log line once pdns has its answer. stderr is pdns's
+#: and may be a pipe nobody drains, where a write blocks for good: past this the line is given
+#: up and the restart (or exit) goes on, so the next question is answered all the same.
+LOG_GRACE_SECONDS = 0.5
+
+
+def log_without_blocking(log: Log, level: int, event: str, **fields: Any) -> None:
+    """Logs from a thread of its own, waiting at most LOG_GRACE_SECONDS for it: what the
+    watchdog does next (re-execute, exit) must not hang on a stderr nobody reads."""
+    writer = threading.Thread(
+        target=log, args=(level, event), kwargs=fields, name="lua2pipe-log", daemon=True
+    )
+    writer.start()
+    writer.join(LOG_GRACE_SECONDS)
+
+
+def _stop_loading(log: Log, limit_ms: int) -> None:
+    """The end of a fresh state's load (after a runaway hook) that outlived --max-query-ms: a
+    dns_init or top level that never returns. pdns, waiting for the next answer, starts a new
+    coprocess once this one exits."""
+    log_without_blocking(log, 3, "script still loading in a fresh state: exiting", limit_ms=limit_ms)
+    os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1230,6 +1331,63 @@ def _coprocess_parser() -> Any:
     return parser
 
 
+def _plain_int(text: str, highest: int | None = None) -> int | None:
+    """A number of ASCII digits, up to ``highest``; None for anything else."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if highest is None or value <= highest else None
+
+
+#: The coprocess's options as pdns's pipe-command spells them, read without argparse: importing
+#: argparse (re, gettext, shutil with it) and building the parser took 10 of the 30 ms of CPU a
+#: start costs (measured 2026-11-29 on the 2-CPU test machine), and pdns starts a coprocess per
+#: backend instance at once, each within pipe-timeout. Name: (attribute, default, reader); the
+#: reader returns the value or None when argparse must judge it. tests/test_watchdog.py checks
+#: that this reads every command line it accepts exactly as _coprocess_parser() does.
+_COPROCESS_OPTIONS: dict[str, tuple[str, Any, Callable[[str], Any] | None]] = {
+    "--lua": ("lua", "luajit", lambda text: text if text in LUA_RUNTIMES else None),
+    "--loglevel": ("loglevel", 4, lambda text: _plain_int(text, 7)),
+    "--log-format": ("log_format", "kv", lambda text: text if text in ("kv", "json") else None),
+    "--max-memory": ("max_memory", None, _plain_int),
+    "--query-logging": ("query_logging", False, None),  # a flag
+    "--max-query-ms": ("max_query_ms", 1000, _plain_int),
+    "--resume": ("resume", None, str),
+    "--record": ("record", None, str),
+}
+
+
+def _plain_coprocess_args(argv: list[str]) -> Any:
+    """The options of ``lua2pipe SCRIPT [options]`` when each is spelt out in full with a value
+    that is plainly valid (what pdns.conf holds); else None, and argparse reads them."""
+    import types
+
+    values = {"script": None, **{attribute: default for attribute, default, _ in _COPROCESS_OPTIONS.values()}}
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            if values["script"] is not None or not word:
+                return None
+            values["script"] = word
+            continue
+        name, equals, text = word.partition("=")
+        if name not in _COPROCESS_OPTIONS:
+            return None
+        attribute, _, reader = _COPROCESS_OPTIONS[name]
+        if reader is None:
+            if equals:
+                return None
+            values[attribute] = True
+            continue
+        if not equals:
+            text = next(words, "-")
+        value = reader(text) if text and not text.startswith("-") else None
+        if value is None:
+            return None
+        values[attribute] = value
+    return types.SimpleNamespace(**values) if values["script"] is not None else None
+
+
 def add_script_options(parser: Any) -> None:
     """The options every mode shares: how the script is loaded and how lua2pipe logs."""
     parser.add_argument(
@@ -1263,7 +1421,7 @@ def log_from_args(args: Any) -> Log:
 
 def serve_main(argv: list[str]) -> int:
     """``lua2pipe SCRIPT [options]``: the coprocess."""
-    args = _coprocess_parser().parse_args(argv)
+    args = _plain_coprocess_args(argv) or _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
     if args.resume:
         abi, pending_fd = (int(part) for part in args.resume.split(":"))
@@ -1289,14 +1447,26 @@ def serve_main(argv: list[str]) -> int:
     )
     slow_load.daemon = True
     slow_load.start()
+    # A fresh state after a runaway hook (--resume) loads while pdns waits for its next answer:
+    # dns_init and the top level are bounded there like a hook, but never below pdns's default
+    # pipe-timeout, by which pdns has given up on that answer anyway. A load on a busy machine
+    # (interpreter, Lua state, structlog at the script's first print) outlasts a short
+    # --max-query-ms in wall-clock time: 200 ms was measured too short under a load average of 7.
+    load_limit_ms = max(args.max_query_ms, PDNS_PIPE_TIMEOUT_MS)
+    stuck_load = threading.Timer(load_limit_ms / 1000, _stop_loading, (log, load_limit_ms))
+    stuck_load.daemon = True
+    if abi and args.max_query_ms:
+        stuck_load.start()
     try:
         script, load_error = load_script(args.script, log, lua=args.lua, max_memory_mb=args.max_memory)
     finally:
         slow_load.cancel()
-        # Gone before serving: it was started before the watchdog blocks SIGTERM, so while it
+        stuck_load.cancel()
+        # Gone before serving: each was started before the watchdog blocks SIGTERM, so while it
         # lives the kernel may hand SIGTERM to it, and the default action kills lua2pipe with
         # status -15 instead of the watchdog's clean exit.
         slow_load.join()
+        stuck_load.join()
     if script is not None and abi:
         script.set_abi(abi)
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]

@@ -13,6 +13,7 @@ import pytest
 from pdns import build_config, native_settings, pdnsutil, pipe_settings
 
 HOOKS = Path(__file__).resolve().parent / "scripts" / "hooks.lua"
+HOSTILE = HOOKS.parent / "hostile.lua"
 
 pytestmark = [pytest.mark.pdns("pipe"), pytest.mark.lua2pipe]
 
@@ -164,3 +165,24 @@ def test_key_tags_match_native_pdnsutil(tmp_path):
             ours[fields["id"]] = fields["tag"]
     assert ours == {key: tag for key, tag in native.items() if key in ours}
     assert len(ours) == 5  # RSA, ECDSA P-256 and P-384, Ed25519, Ed448
+
+
+def test_a_runaway_command_answers_one_error_line_and_the_commands_after_it_still_run(tmp_path):
+    """pdns's directBackendCmd (pipebackend.cc) reads CMD answer lines until END, each within
+    pipe-timeout: a runaway command must end with END too, or pdnsutil times out and skips the
+    commands after it."""
+    (tmp_path / "pdns.conf").write_text(
+        build_config(
+            {"launch": "", "zone-cache-refresh-interval": 0},
+            pipe_settings(HOSTILE, abi=5, args=["--max-query-ms", "200"]),
+        )
+    )
+    result = pdnsutil(tmp_path, "backend-cmd", "pipe", "echo before", "spin_cmd x", "echo after")
+    assert (result.returncode, result.stdout.splitlines()) == (
+        0,
+        [
+            "echo:before",
+            "error: hook still running after 200 ms (--max-query-ms): stopped, Lua state restarted",
+            "echo:after",
+        ],
+    ), result.stderr

@@ -101,7 +101,6 @@ def hostile():
         q("backtrack.example.org"),  # stuck in a C function (string.find)
         q("tostring_spins.example.org"),  # stuck while lua2pipe reads the result
         "AXFR\t1\tspin.example",  # dns_list
-        "CMD\tspin_cmd x",  # a script function reached by CMD
     ],
 )
 def test_runaway_hook_is_answered_in_time_then_a_fresh_state_answers(question):
@@ -118,6 +117,21 @@ def test_runaway_hook_is_answered_in_time_then_a_fresh_state_answers(question):
         assert coprocess.process.poll() is None  # ...in the same process (pdns keeps its pipe)
         assert coprocess.ask(q("after.example.org")) == echo("after.example.org")
         assert "runaway hook" in coprocess.stderr_text(0.1)
+
+
+def test_a_runaway_cmd_answers_an_error_line_then_end_and_a_fresh_state_answers_the_next():
+    # pdns reads a CMD answer up to END whatever it holds (directBackendCmd, pipebackend.cc)
+    with Lua2Pipe(HOSTILE, "--max-query-ms", str(RUNAWAY_MS)) as coprocess:
+        assert [count(coprocess), count(coprocess)] == [1, 2]
+        started = time.monotonic()
+        answer = coprocess.ask("CMD\tspin_cmd x")
+        assert RUNAWAY_MS / 1000 <= time.monotonic() - started < 1.0
+        assert answer == [
+            "error: hook still running after 200 ms (--max-query-ms): stopped, Lua state restarted",
+            "END",
+        ]
+        assert count(coprocess) == 1
+        assert coprocess.ask("CMD\techo after") == ["echo:after", "END"]
 
 
 def test_runaway_answers_then_exits_when_it_cannot_restart():

@@ -1,0 +1,238 @@
+"""The watchdog's second pass (issue 15): a runaway answered while nobody drains stderr, a
+dns_deinit or a reloading dns_init that never returns, a raising __gc metamethod, and start-up
+under contention. Each test drives the real executable as pdns does (tests/coprocess_client.py)
+or goes through pdns itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, Lua2Pipe, q
+from pdns import PdnsServer, _process_group_members
+
+pytestmark = pytest.mark.lua2pipe
+
+RUNAWAY_MS = 200
+
+#: LuaJIT as pdns links it, and the PUC versions --lua offers.
+RUNTIMES = ["luajit", "5.1", "5.2", "5.3", "5.4"]
+
+
+QUIET_SPIN = """
+function dns_lookup(qtype, qname)
+  if qname:toString() == "spin.example.org." then while true do end end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+"""
+
+
+def test_a_runaway_is_answered_and_the_next_question_too_while_nobody_reads_stderr(tmp_path):
+    # stderr is pdns's: a pipe whose reader may stall. The answer must not wait for the log.
+    script = tmp_path / "quiet_spin.lua"
+    script.write_text(QUIET_SPIN)
+    err_read, err_write = os.pipe()
+    os.set_blocking(err_write, False)
+    try:
+        while True:
+            os.write(err_write, b"x" * 65536)
+    except BlockingIOError:
+        pass
+    os.set_blocking(err_write, True)  # the coprocess shares this file description
+    process = subprocess.Popen(
+        [str(LUA2PIPE), str(script), "--max-query-ms", str(RUNAWAY_MS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err_write,
+        start_new_session=True,
+    )
+    os.close(err_write)
+    try:
+        questions = f"HELO\t5\n{q('spin.example.org')}\n{q('next.example.org')}\n"
+        process.stdin.write(questions.encode())
+        process.stdin.close()
+        lines = []
+        deadline = time.monotonic() + 3 * PDNS_TIMEOUT
+        os.set_blocking(process.stdout.fileno(), False)
+        while len(lines) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with contextlib.suppress(BlockingIOError, TypeError):
+                lines += (process.stdout.read() or b"").decode().splitlines()
+        assert lines[1:] == [
+            "LOG\thook still running after 200 ms (--max-query-ms): stopped, Lua state restarted",
+            "FAIL",
+            'DATA\t0\t1\tnext.example.org.\tIN\tTXT\t60\t1\t"fine"',
+            "END",
+        ], lines
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        os.close(err_read)
+
+
+# -- dns_deinit at EOF, and dns_init when a fresh state is loaded, bounded by --max-query-ms
+
+STUCK_HOOKS = """
+function dns_lookup(qtype, qname)
+  local name = qname:toString()
+  if name == "spin.example.org." then while true do end end
+  if qtype:getCode() == 6 then
+    if name ~= "example.org." then return {} end
+    return { { name = qname, type = "SOA", content = "ns.example.org. h.example.org. 1 2 3 4 5",
+      ttl = 60, domain_id = 1 } }
+  end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+function dns_init()
+  local marker = io.open(os.getenv("STUCK_INIT_FILE") or "", "r")
+  if marker then marker:close() while true do end end
+end
+function dns_deinit() while true do end end
+"""
+
+
+def stuck_hooks(tmp_path) -> tuple[str, dict[str, str]]:
+    """The script, and the environment whose file, once created, makes dns_init spin."""
+    script = tmp_path / "stuck_hooks.lua"
+    script.write_text(STUCK_HOOKS)
+    return str(script), {"STUCK_INIT_FILE": str(tmp_path / "stuck_init")}
+
+
+@pytest.mark.parametrize("lua", RUNTIMES)
+def test_a_dns_deinit_that_never_returns_is_stopped_at_the_limit_and_the_process_exits(tmp_path, lua):
+    script, env = stuck_hooks(tmp_path)
+    with Lua2Pipe(script, "--lua", lua, "--max-query-ms", str(RUNAWAY_MS), env=env) as coprocess:
+        assert coprocess.ask(q("a.example.org")) == [
+            'DATA\t0\t1\ta.example.org.\tIN\tTXT\t60\t1\t"fine"',
+            "END",
+        ]
+        started = time.monotonic()
+        assert coprocess.close(timeout=PDNS_TIMEOUT) == 1
+        assert RUNAWAY_MS / 1000 <= time.monotonic() - started < 1.5
+        log = coprocess.stderr_text()
+        assert 'event="dns_deinit still running: exiting"' in log and "limit_ms=200" in log, log
+        assert coprocess.session_members() == []
+
+
+@pytest.mark.parametrize("question", [q("spin.example.org"), "CMD\treload"])
+def test_a_dns_init_that_never_returns_in_a_fresh_state_is_stopped_at_the_limit(tmp_path, question):
+    # after a runaway (or a CMD reload that itself runs away) lua2pipe loads the script again
+    script, env = stuck_hooks(tmp_path)
+    with Lua2Pipe(script, "--max-query-ms", str(RUNAWAY_MS), env=env) as coprocess:
+        (tmp_path / "stuck_init").touch()
+        coprocess.send(question + "\n")
+        first = coprocess.readline()
+        assert first.startswith((b"LOG\thook still running", b"error: hook still running")), first
+        assert coprocess.readline() in (b"FAIL", b"END")
+        # bounded by --max-query-ms, but never below pdns's pipe-timeout (2000 ms by default)
+        assert coprocess.wait(timeout=2 * PDNS_TIMEOUT) == 1
+        log = coprocess.stderr_text()
+        assert 'event="script still loading in a fresh state: exiting"' in log and "limit_ms=2000" in log, log
+        assert coprocess.session_members() == []
+
+
+def test_coprocesses_whose_dns_deinit_never_returns_exit_when_pdns_dies(tmp_path):
+    # pdns SIGKILLs a coprocess it drops, but when pdns itself dies its coprocesses see EOF
+    script, _ = stuck_hooks(tmp_path)
+    with PdnsServer.pipe(script, args=["--max-query-ms", str(RUNAWAY_MS)], distributor_threads=2) as server:
+        assert server.query("a.example.org", "TXT").answer
+        pid = server.process.pid
+        coprocesses = [member for member in _process_group_members(pid) if member != pid]
+        assert coprocesses
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 1.5
+        while _process_group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _process_group_members(pid) == []
+
+
+# -- start-up: pdns starts one coprocess per backend instance at once, each within pipe-timeout
+
+GEO = LUA2PIPE.parent / "examples" / "geo.lua"
+
+
+def test_a_coprocess_answers_helo_without_importing_what_only_shells_and_later_questions_need():
+    # argparse (with re, gettext and shutil) cost a third of a start's CPU (bench: startup rows)
+    python = LUA2PIPE.parent / ".venv" / "bin" / "python"
+    result = subprocess.run(
+        [str(python), "-I", "-X", "importtime", "-m", "lua2pipe", str(GEO), "--max-query-ms", "500"],
+        input=b"HELO\t5\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.startswith(b"OK\tlua2pipe "), result.stderr
+    imported = {line.split(b"|")[-1].strip().decode() for line in result.stderr.splitlines() if b"|" in line}
+    assert imported & {"argparse", "re", "gettext", "shutil", "structlog", "dns", "json", "pathlib"} == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "read_without_argparse"),
+    [
+        (["zone.lua"], True),
+        (["zone.lua", "--query-logging", "--lua", "5.3", "--loglevel", "7", "--log-format", "json"], True),
+        (["zone.lua", "--max-query-ms", "0", "--max-memory", "64", "--record", "/var/lib/pdns/t-%p"], True),
+        (["--lua=5.1", "zone.lua", "--max-query-ms=250", "--loglevel=0", "--lua", "5.4"], True),
+        (["zone.lua", "--resume", "5:7"], True),
+        (["zone.lua", "--max-query", "5"], False),  # abbreviated
+        (["zone.lua", "--loglevel", "8"], False),
+        (["zone.lua", "--loglevel", "\u0663"], False),  # a digit, but not ASCII
+        (["zone.lua", "--max-memory", "-1"], False),
+        (["zone.lua", "--lua", "5.5"], False),
+        (["zone.lua", "", "--query-logging"], False),  # two spaces in pipe-command
+        (["zone.lua", "other.lua"], False),
+        (["zone.lua", "--query-logging=yes"], False),
+        (["zone.lua", "--record"], False),
+        (["zone.lua", "--", "x"], False),
+        (["--query-logging"], False),
+        (["zone.lua", "--help"], False),
+    ],
+)
+def test_the_coprocess_reads_its_command_line_as_argparse_does_or_leaves_it_to_argparse(
+    argv, read_without_argparse
+):
+    import lua2pipe
+
+    plain = lua2pipe._plain_coprocess_args(argv)
+    assert (plain is not None) == read_without_argparse
+    if plain is not None:
+        assert vars(plain) == vars(lua2pipe._coprocess_parser().parse_args(argv))
+
+
+# -- a raising __gc metamethod: logged, and serving goes on, on every runtime
+
+RAISING_FINALIZERS = """
+function dns_lookup(qtype, qname)
+  if qname:toString() == "garbage.example.org." then
+    for _ = 1, 3000 do
+      setmetatable({}, { __gc = function() error("finalizer raised") end })
+      if newproxy then getmetatable(newproxy(true)).__gc = function() error("finalizer raised") end end
+    end
+  elseif qname:toString() == "collect.example.org." then
+    collectgarbage()
+  end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+"""
+
+
+@pytest.mark.parametrize("lua", RUNTIMES)
+def test_raising_finalizers_are_logged_and_every_question_is_answered(tmp_path, lua):
+    script = tmp_path / "finalizers.lua"
+    script.write_text(RAISING_FINALIZERS)
+    names = ["garbage", *(f"n{i}" for i in range(200)), "collect", "after"]
+    with Lua2Pipe(script, "--lua", lua) as coprocess:
+        coprocess.send_in_background("".join(q(f"{name}.example.org") + "\n" for name in names))
+        answers = [[line.decode() for line in coprocess.answer()] for _ in names]
+        assert answers == [
+            [f'DATA\t0\t1\t{name}.example.org.\tIN\tTXT\t60\t1\t"fine"', "END"] for name in names
+        ]
+        assert coprocess.close() == 0
+        log = coprocess.stderr_text()
+        assert 'event="error in __gc metamethod"' in log and 'finalizer raised"' in log, log[-2000:]
+        assert "ERROR in finalizer" not in log  # LuaJIT's own line, on stderr unstructured
