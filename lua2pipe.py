@@ -1466,7 +1466,8 @@ def serve_main(argv: list[str]) -> int:
         # lives the kernel may hand SIGTERM to it, and the default action kills lua2pipe with
         # status -15 instead of the watchdog's clean exit.
         slow_load.join()
-        stuck_load.join()
+        if stuck_load.is_alive():
+            stuck_load.join()
     if script is not None and abi:
         script.set_abi(abi)
     interpreter = [sys.executable, "-I"] if sys.flags.isolated else [sys.executable]

@@ -13,7 +13,8 @@ import subprocess
 import time
 
 import pytest
-from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, Lua2Pipe, q
+from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, Lua2Pipe
+from helpers import q
 from pdns import PdnsServer, _process_group_members
 
 pytestmark = pytest.mark.lua2pipe
