@@ -29,7 +29,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_module_lua_files_and_console_script(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "lua2pipe.py" in names
-    for lua in ("environment.lua", "dispatch.lua"):
+    for lua in ("environment.lua", "dispatch.lua", "remote.lua"):
         assert any(name.endswith(f".data/data/share/lua2pipe/{lua}") for name in names), names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "lua2pipe = lua2pipe:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
