@@ -11,7 +11,7 @@ DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-remote pdns-backend-l
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
-.PHONY: setup system-packages test lint run bench profile soak fuzz-long clean
+.PHONY: setup system-packages test lint run run-remote bench profile soak fuzz-long clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -46,6 +46,10 @@ lint: setup
 
 run: setup
 	$(PYTHON) examples/serve.py --port $(RUN_PORT) $(EXAMPLE)
+
+# The DNSSEC-signed example through pdns's remote backend (README, "Remote mode").
+run-remote: setup
+	$(PYTHON) examples/serve.py --remote --port $(RUN_PORT) examples/signed.lua
 
 bench: setup
 	$(PYTHON) bench/run.py

@@ -7,9 +7,10 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
 Sections, in order: settings and errors; logging; the Lua state (environment, script, hook
-dispatcher); answers; the coprocess loop; CMD; transcripts (replay, --record); the command
-line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) and
-``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question).
+dispatcher); answers; the coprocess loop; the remote backend's protocol; CMD; transcripts
+(replay, --record); the command line. The Lua half lives in ``lua/environment.lua`` (the
+AuthLua4 environment), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per
+question) and ``lua/remote.lua`` (remote mode's lookup and list replies).
 """
 
 from __future__ import annotations
