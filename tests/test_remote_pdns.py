@@ -187,6 +187,14 @@ def test_pdnsutil_matches_native(servers, args):
     assert got.returncode == expected.returncode, got.stderr
     if args[0] == "list-all-zones":
         assert sorted(got.stdout.split()) == sorted(expected.stdout.split())
+    elif args[0] == "check-zone":
+        # pdnsutil 4.7.3's check-zone prints "Parsed and original record content are not
+        # equal" for the name-valued contents in some runs and not in others, through native
+        # lua2 as through remote (measured: 4 of 6 native runs): only its errors are compared
+        def errors(text: str) -> list[str]:
+            return [line for line in text.splitlines() if line.startswith("[Error]")]
+
+        assert errors(got.stdout) == errors(expected.stdout) and errors(got.stdout)
     else:
         assert got.stdout == expected.stdout
 
