@@ -7,7 +7,7 @@ PYTHON    := $(VENV)/bin/python
 # Debian's python3 when present: an interpreter every user can run (pdns starts lua2pipe as its
 # own unprivileged user), unlike one under root's home.
 SYSTEM_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
-DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-lua2 pdns-tools dnsperf bind9-dnsutils python3-venv lua-check
+DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-remote pdns-backend-lua2 pdns-tools dnsperf bind9-dnsutils python3-venv lua-check
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 
@@ -17,7 +17,7 @@ STYLUA_VERSION := 2.5.2
 STYLUA     := $(VENV)/stylua/node_modules/@johnnymorganz/stylua/package.json
 LUA_FORMATTED := lua/environment.lua lua/dispatch.lua
 
-.PHONY: setup system-packages test lint format run bench profile soak fuzz-long clean
+.PHONY: setup system-packages test lint format run run-remote bench profile soak fuzz-long clean
 
 setup: system-packages $(VENV)/.installed $(STYLUA)
 
@@ -65,6 +65,10 @@ format: setup
 
 run: setup
 	$(PYTHON) examples/serve.py --port $(RUN_PORT) $(EXAMPLE)
+
+# The DNSSEC-signed example through pdns's remote backend (README, "Remote mode").
+run-remote: setup
+	$(PYTHON) examples/serve.py --remote --port $(RUN_PORT) examples/signed.lua
 
 bench: setup
 	$(PYTHON) bench/run.py

@@ -7,11 +7,12 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
 This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
-state (environment, script, hook dispatcher); answers; the coprocess loop; CMD; the command
-line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment) and
-``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question), installed as
-``_lua2pipe/lua``. The operator's tools (the check, query, axfr, cmd and replay subcommands,
---record, key tags) are the private package ``_lua2pipe``, imported only when used.
+state (environment, script, hook dispatcher); answers; the coprocess loop; the remote backend's
+protocol; CMD; the command line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4
+environment), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question) and
+``lua/remote.lua`` (remote mode's lookup and list replies), installed as ``_lua2pipe/lua``. The
+operator's tools (the check, query, axfr, cmd and replay subcommands, --record, key tags) are
+the private package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
@@ -545,6 +546,19 @@ class Coprocess:
     def write(self, data: bytes) -> None:
         write_all(self.output_fd, data)
 
+    @property
+    def resume_mode(self) -> str:
+        """What ``--resume`` hands the re-executed process: the pipe ABI (no second HELO)."""
+        return str(self.abi)
+
+    def runaway_answer(self, reason: str) -> bytes:
+        """The watchdog's answer to the question in hand when its hook ran too long."""
+        # pdns's directBackendCmd (pipebackend.cc) reads a CMD answer until END whatever it
+        # holds: a runaway CMD answers like every failed command, "error: REASON" then END.
+        if self.in_hand.startswith(b"CMD\t") and self.abi >= 5:
+            return _cmd_answer(f"error: {reason}")
+        return fail_answer(reason, is_zone_walk(self.in_hand.split(b"\t")))
+
     # -- the loop
 
     def serve(self) -> int:
@@ -770,15 +784,8 @@ class Watchdog:
         coprocess = self.coprocess
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
-        in_hand = coprocess.in_hand
         try:
-            # pdns's directBackendCmd (pipebackend.cc) reads a CMD answer until END whatever it
-            # holds: a runaway CMD answers like every failed command, "error: REASON" then END.
-            if in_hand.startswith(b"CMD\t") and coprocess.abi >= 5:
-                answer = _cmd_answer(f"error: {reason}")
-            else:
-                answer = fail_answer(reason, is_zone_walk(in_hand.split(b"\t")))
-            write_all(coprocess.output_fd, answer)
+            write_all(coprocess.output_fd, coprocess.runaway_answer(reason))
         except OSError:
             os._exit(0)
         log_without_blocking(
@@ -793,7 +800,9 @@ class Watchdog:
         os.dup2(coprocess.output_fd, 1)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         try:
-            os.execv(self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.abi}:{pending}"])
+            os.execv(
+                self.restart_argv[0], [*self.restart_argv, "--resume", f"{coprocess.resume_mode}:{pending}"]
+            )
         except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
             log_without_blocking(coprocess.log, 2, "cannot restart after a runaway hook", error=str(exc))
             os._exit(1)
@@ -821,6 +830,380 @@ def _stop_loading(log: Log, limit_ms: int) -> None:
     coprocess once this one exits."""
     log_without_blocking(log, 3, "script still loading in a fresh state: exiting", limit_ms=limit_ms)
     os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The remote backend's protocol (``launch=remote``, pipe connector): the same executable and
+# script, JSON lines instead of tab-separated ones. pdns 4.7.3 writes one request a line,
+# ``{"method": M, "parameters": {...}}``, and reads one reply, ``{"result": R, "log": [...]}``
+# (modules/remotebackend/remotebackend.cc, pipeconnector.cc). The first byte pdns sends decides
+# the protocol (serve_main): ``{`` here, ``H`` of HELO for the pipe. Everything but the framing
+# is shared with the pipe: the Lua state, dispatch.lua's hook calls and row checks (lookup and
+# list render their reply in lua/remote.lua), the watchdog, CMD as ``directBackendCmd``,
+# --max-memory and logging.
+#
+# Every line gets exactly one reply, and every reply has a ``result``: pdns's Connector::recv
+# treats a missing or null result as a broken coprocess and kills it, and a coprocess that dies
+# while pdns is not waiting for it is never replaced (pdns 4.7.3 pipeconnector.cc checkStatus):
+# so lua2pipe never exits on its own, and restarts by re-executing in place (Watchdog).
+
+#: ``--resume`` mode of a remote session (a pipe session resumes with its ABI).
+REMOTE_RESUME = "remote"
+
+#: Replies that make pdns raise a JsonException while it reads the result, without dropping the
+#: coprocess: what native lua2 does when a hook raises (the question fails, the state is kept).
+#: ``stringFromJson``/``intFromJson`` throw on a missing member and ``asString`` on an object
+#: (pdns/json.cc), in RemoteBackend::getBeforeAndAfterNamesAbsolute, getDomainKeys,
+#: parseDomainInfo (getDomainInfo, getAllDomains) and getAllDomainMetadata. A lookup fails with a
+#: row whose content cannot parse (built in RemoteCoprocess._failure). Methods whose reply pdns
+#: cannot be made to reject answer false.
+_RAISING_RESULTS: dict[str, Any] = {
+    "getBeforeAndAfterNamesAbsolute": {},
+    "getDomainKeys": [{}],
+    "getDomainInfo": {},
+    "getAllDomains": [{}],
+    "getAllDomainMetadata": {"lua2pipe-error": {}},
+}
+
+#: Methods lua2 has no hook for that only read: answered false quietly (native lua2 answers
+#: them false too). Every other method without a hook is a write (set metadata, keys, TSIG,
+#: transactions, records, secondary operation) and is answered false with a log line naming it.
+_QUIET_FALSE_METHODS = frozenset(
+    {"searchRecords", "getTSIGKey", "getTSIGKeys", "getUnfreshSlaveInfos", "searchComments"}
+)
+
+#: pdns's kinds as RemoteBackend::parseDomainInfo reads them: only lowercase master and slave;
+#: anything else is native (producer and consumer cannot be said through the remote backend).
+_REMOTE_KINDS = {"primary": "master", "secondary": "slave"}
+
+
+class _BadRequest(Lua2PipeError):
+    """A request whose method or parameters lua2pipe cannot use."""
+
+
+def _parameter(parameters: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    """One parameter of the expected type; integers as json.cc's intFromJson reads them (a JSON
+    number or a decimal string, never a boolean)."""
+    value = parameters.get(name, default)
+    if value is None:
+        raise _BadRequest(f"parameter {name!r} is missing")
+    if kind is int:
+        digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
+        if (digits.isascii() and digits.isdecimal()) or (isinstance(value, float) and value.is_integer()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**32:
+            raise _BadRequest(f"parameter {name!r} is {value!r}, not a 32-bit integer")
+        return value
+    if not isinstance(value, kind):
+        raise _BadRequest(f"parameter {name!r} is {value!r}, not a {kind.__name__}")
+    return value
+
+
+def _reply(result: Any, log: list[str] | None = None) -> bytes:
+    import json
+
+    message = {"result": result, "log": log} if log else {"result": result}
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def _remote_info(info: dict[str, Any]) -> dict[str, Any]:
+    """A domain info from dispatch.lua (CMD's form) as RemoteBackend::parseDomainInfo reads it."""
+    return {
+        "id": info["id"],
+        "zone": info["zone"],
+        "kind": _REMOTE_KINDS.get(info["kind"], "native"),
+        "serial": info["serial"],
+        "notified_serial": info["notified_serial"],
+        "last_check": info["last_check"],
+        "masters": info["masters"],
+    }
+
+
+def answer_initialize(input_fd: int, output_fd: int, pending: bytes) -> bytes:
+    """Answers pdns's first request, ``initialize``, before the script loads; returns what was
+    read and not answered. A late reply would be read as the answer to pdns's next request and
+    shift every later answer by one (pdns 4.7.3 RemoteBackend::send raises without dropping the
+    connector), so the script (and dns_init) loads after this reply, while pdns waits for the
+    next one."""
+    import json
+
+    reader = LineReader(input_fd, pending)
+    try:
+        line = reader.readline()
+    except ProtocolError as exc:
+        write_all(output_fd, _reply(False, [str(exc)]))
+        return reader.pending
+    if line is None:
+        return b""
+    try:
+        request = json.loads(line)
+    except ValueError:
+        request = None
+    if not isinstance(request, dict) or request.get("method") != "initialize":
+        return line + b"\n" + reader.pending  # the loop answers it
+    write_all(output_fd, _reply(True))
+    return reader.pending
+
+
+class RemoteCoprocess(Coprocess):
+    """Serves the remote backend's protocol for one :class:`Script` (or its load error).
+
+    The pipe's :class:`Coprocess` with another framing: one JSON request a line, one JSON reply
+    a line. Lookups and lists are answered by lua/remote.lua; the other methods call the hooks
+    through dispatch.lua's ``cmd_*`` functions, which read the results as native lua2 does.
+    """
+
+    def __init__(self, script: Script | None, input_fd: int, output_fd: int, **options: Any) -> None:
+        import json
+
+        self._loads = json.loads
+        super().__init__(script, input_fd, output_fd, **options)
+        self.methods: dict[str, Callable[[dict[str, Any]], bytes]] = {
+            "initialize": lambda _parameters: _reply(True),
+            "lookup": self.lookup,
+            "list": self.list_zone,
+            "getAllDomains": self.get_all_domains,
+            "getDomainInfo": self.get_domain_info,
+            "getAllDomainMetadata": self.get_all_domain_metadata,
+            "getDomainMetadata": self.get_domain_metadata,
+            "getDomainKeys": self.get_domain_keys,
+            "getBeforeAndAfterNamesAbsolute": self.get_before_and_after_names,
+            "setNotified": self.set_notified,
+            "getUpdatedMasters": self.get_updated_masters,
+            "directBackendCmd": self.direct_backend_cmd,
+        }
+
+    @property
+    def resume_mode(self) -> str:
+        return REMOTE_RESUME
+
+    def use_script(self, script: Script | None, load_error: str = "") -> None:
+        super().use_script(script, load_error)
+        # The script's readers, or None (with the hooks) while it failed to load: only
+        # initialize and directBackendCmd are answered then.
+        self.remote: Any = script._chunk("remote.lua")(script.dispatch) if script is not None else None
+        self.dispatch: Any = script.dispatch if script is not None else None
+        self.hooks: list[str] = script.hooks if script is not None else []
+
+    # -- the loop
+
+    def serve(self) -> int:
+        """Answers requests until EOF (pdns's shutdown), then runs dns_deinit."""
+        self.watchdog.start()
+        readline = self.reader.readline
+        lock = self.answer_lock
+        clock = time.monotonic
+        while True:
+            try:
+                line = readline()
+            except ProtocolError as exc:
+                self.failures += 1
+                self.write(_reply(False, [f"lua2pipe: {exc}"]))
+                continue
+            if line is None:
+                break
+            self.in_hand = line
+            started = self.busy_since = clock()
+            text = self.answer(line)
+            with lock:
+                self.busy_since = 0.0
+                write_all(self.output_fd, text)
+            self.latencies.append(clock() - started)
+        self._deinit()
+        return 0
+
+    def _request(self, line: bytes) -> tuple[str, dict[str, Any]]:
+        """A request's method and parameters; raises _BadRequest."""
+        try:
+            request = self._loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise _BadRequest(f"not a JSON request: {exc}") from None
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            raise _BadRequest("not a JSON object with a string 'method'")
+        parameters = request.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise _BadRequest(f"{request['method']}: 'parameters' is not an object")
+        return request["method"], parameters
+
+    def answer(self, line: bytes) -> bytes:
+        """The complete reply line to one request line."""
+        try:
+            method, parameters = self._request(line)
+        except _BadRequest as exc:
+            self.failures += 1
+            self.log(4, "malformed remote request", error=str(exc), line=line[:200])
+            return _reply(False, [f"lua2pipe: malformed request: {exc}"])
+        handler = self.methods.get(method)
+        if handler is None:
+            if method not in _QUIET_FALSE_METHODS:
+                self.log(4, "remote method not supported: lua2 has no hook for it", method=method)
+            return _reply(False)
+        if self.remote is None and method not in ("initialize", "directBackendCmd"):
+            self.failures += 1
+            return self._failure(method, parameters, f"script not loaded: {self.load_error}")
+        try:
+            reply = handler(parameters)
+        except _BadRequest as exc:
+            self.failures += 1
+            why = str(exc).removeprefix("malformed request: ")
+            return self._failure(method, {}, f"malformed request: {method}: {why}")
+        except CommandNotFound as exc:
+            reply = _reply(False, [str(exc)])
+        except CommandError as exc:
+            self.failures += 1
+            reply = self._failure(method, parameters, str(exc))
+        except Exception as exc:  # raised while Lua's result was read (metamethods), or memory
+            self.failures += 1
+            why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
+            reply = self._failure(method, parameters, why)
+            if isinstance(exc, MemoryError):
+                self._fresh_state()
+        if self.query_logging:
+            self.log(
+                6, f"[lua2] {method}", force=True, parameters=parameters, reply=reply.decode(errors="replace")
+            )
+        return reply
+
+    def _failure(self, method: str, parameters: dict[str, Any], why: str) -> bytes:
+        """The reply for a request whose hook failed: one pdns rejects for that request only.
+        ``parameters`` are the request's, or {} when they are malformed (then the failing
+        lookup row's name is the root, which always parses)."""
+        self.log(4, "remote request failed", method=method, error=why)
+        if method == "lookup":
+            qname = parameters.get("qname")
+            row = {"qtype": "A", "qname": qname if isinstance(qname, str) else ".", "content": "", "ttl": 0}
+            return _reply([row], [why])
+        return _reply(_RAISING_RESULTS.get(method, False), [why])
+
+    def runaway_answer(self, reason: str) -> bytes:
+        try:
+            method, parameters = self._request(self.in_hand)
+        except _BadRequest:
+            method, parameters = "", {}
+        return self._failure(method, parameters, reason)
+
+    # -- lookup and list: one crossing into lua/remote.lua
+
+    def _rows(self, result: Any) -> bytes:
+        self.questions += 1
+        if result.__class__ is bytes:
+            return result
+        why = from_lua(result[1])
+        raise (_BadRequest if why.startswith("malformed request: ") else CommandError)(why)
+
+    def lookup(self, parameters: dict[str, Any]) -> bytes:
+        return self._rows(
+            self.remote.lookup(
+                _parameter(parameters, "qtype", str).encode(),
+                _parameter(parameters, "qname", str).encode(),
+                _parameter(parameters, "zone-id", int, -1),
+                _parameter(parameters, "remote", str, "0.0.0.0").encode(),
+                _parameter(parameters, "local", str, "0.0.0.0").encode(),
+                _parameter(parameters, "real-remote", str, "0.0.0.0/0").encode(),
+            )
+        )
+
+    def list_zone(self, parameters: dict[str, Any]) -> bytes:
+        return self._rows(
+            self.remote.list(
+                _parameter(parameters, "zonename", str).encode(), _parameter(parameters, "domain_id", int, -1)
+            )
+        )
+
+    # -- the other hooks, through dispatch.lua's readers (as CMD reaches them)
+
+    def _has(self, hook: str) -> bool:
+        return hook in self.hooks
+
+    def get_all_domains(self, _parameters: dict[str, Any]) -> bytes:
+        if not self._has("dns_get_all_domains"):
+            return _reply([])  # native lua2 lists nothing: the zone cache stays empty
+        infos, warnings = _hook_result(self.dispatch.cmd_all_domains())
+        return _reply([_remote_info(info) for info in infos or []], warnings)
+
+    def get_updated_masters(self, _parameters: dict[str, Any]) -> bytes:
+        # pdns notifies every zone this returns, on every communicator cycle (pdns 4.7.3
+        # mastercommunicator.cc): so only primaries whose serial is not the notified one.
+        if not self._has("dns_get_all_domains"):
+            return _reply([])
+        infos, warnings = _hook_result(self.dispatch.cmd_all_domains())
+        updated = [
+            _remote_info(info)
+            for info in infos or []
+            if info["kind"] == "primary" and info["serial"] != info["notified_serial"]
+        ]
+        return _reply(updated, warnings)
+
+    def get_domain_info(self, parameters: dict[str, Any]) -> bytes:
+        name = _parameter(parameters, "name", str)
+        info, warnings = _hook_result(self.dispatch.cmd_domaininfo(name.encode()))
+        return _reply(_remote_info(info), warnings)
+
+    def get_all_domain_metadata(self, parameters: dict[str, Any]) -> bytes:
+        name = _parameter(parameters, "name", str)
+        if not self._has("dns_get_all_domain_metadata"):
+            return _reply(False)  # no metadata
+        pairs, warnings = _hook_result(self.dispatch.cmd_all_metadata(name.encode()))
+        return _reply({kind: values for kind, values in pairs or []}, warnings)
+
+    def get_domain_metadata(self, parameters: dict[str, Any]) -> bytes:
+        name = _parameter(parameters, "name", str)
+        kind = _parameter(parameters, "kind", str)
+        if not self._has("dns_get_domain_metadata"):
+            return _reply(False)
+        values, warnings = _hook_result(self.dispatch.cmd_metadata(name.encode(), kind.encode()))
+        return _reply(values or [], warnings)
+
+    def get_domain_keys(self, parameters: dict[str, Any]) -> bytes:
+        name = _parameter(parameters, "name", str)
+        if not self._has("dns_get_domain_keys"):
+            return _reply(False)  # no keys: the zone is served unsigned
+        keys, warnings = _hook_result(self.dispatch.cmd_keys(name.encode()))
+        # published must be a JSON boolean: pdns ignores 0 and "0" (json.cc boolFromJson)
+        return _reply(
+            [
+                {
+                    "id": key["id"],
+                    "flags": key["flags"],
+                    "active": bool(key["active"]),
+                    "published": bool(key["published"]),
+                    "content": key["content"],
+                }
+                for key in keys or []
+            ],
+            warnings,
+        )
+
+    def get_before_and_after_names(self, parameters: dict[str, Any]) -> bytes:
+        # For NSEC pdns sends the name relative to the zone, lower-case, with a final dot ("."
+        # for the apex) and appends the zone to before and after itself; for NSEC3 a hash as a
+        # one-label name, and it uses unhashed as an absolute name (pdns 4.7.3
+        # dnsbackend.cc getBeforeAndAfterNames, packethandler.cc). Native lua2 passes the same
+        # DNSName to the hook and returns its names as they are: so does lua2pipe.
+        hook = "dns_get_before_and_after_names_absolute"
+        zone_id = _parameter(parameters, "id", int)
+        qname = _parameter(parameters, "qname", str)
+        if not self._has(hook):
+            return _reply(False)
+        result = self.dispatch.cmd_nsec(zone_id, qname.encode())
+        names, reason = (result if isinstance(result, tuple) else (result, None))[:2]
+        if names is None and not from_lua(reason).startswith(f"{hook} failed:"):
+            # the result breaks the hook's contract: native lua2 logs it and answers false
+            return _reply(False, [one_line(from_lua(reason))])
+        names, warnings = _hook_result(result)
+        return _reply({key: names[key] for key in ("unhashed", "before", "after")}, warnings)
+
+    def set_notified(self, parameters: dict[str, Any]) -> bytes:
+        zone_id = _parameter(parameters, "id", int)
+        serial = _parameter(parameters, "serial", int)
+        if self._has("dns_set_notified"):  # native lua2 skips the call silently without it
+            _hook_result(self.dispatch.cmd_set_notified(zone_id, serial % 2**32))
+        return _reply(True)
+
+    def direct_backend_cmd(self, parameters: dict[str, Any]) -> bytes:
+        # pdnsutil backend-cmd prints the result as it is: the same text as CMD's, without END
+        query = _parameter(parameters, "query", str)
+        return _reply(self.commands.execute(query.encode("utf-8", "surrogateescape"))[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1424,12 +1807,21 @@ def serve_main(argv: list[str]) -> int:
     args = _plain_coprocess_args(argv) or _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
     if args.resume:
-        abi, pending_fd = (int(part) for part in args.resume.split(":"))
-        with os.fdopen(pending_fd, "rb") as pending_file:
+        mode, pending_fd = args.resume.split(":")
+        remote = mode == REMOTE_RESUME
+        abi = 0 if remote else int(mode)
+        with os.fdopen(int(pending_fd), "rb") as pending_file:
             pending = pending_file.read()
     else:
         abi, pending = 0, b""
     protocol_in, protocol_out = private_protocol_streams()
+    if not args.resume:
+        # The first byte decides the protocol: "{" is the remote backend's initialize (answered
+        # before the script loads), anything else the pipe's HELO.
+        pending = os.read(protocol_in, 1)
+        remote = pending == b"{"
+        if remote:
+            pending = answer_initialize(protocol_in, protocol_out, pending)
     # pdns waits pipe-timeout for HELO's answer, which waits for the script to load: say why in
     # the log when loading (top level, dns_init) is slow or never ends.
     slow_load = threading.Timer(
@@ -1442,7 +1834,9 @@ def serve_main(argv: list[str]) -> int:
         {
             "script": args.script,
             "after_ms": round(SLOW_LOAD_SECONDS * 1000),
-            "consequence": "HELO is not answered until it finishes: pdns times out at pipe-timeout",
+            "consequence": "requests wait for it: pdns times out at the remote-connection-string timeout"
+            if remote
+            else "HELO is not answered until it finishes: pdns times out at pipe-timeout",
         },
     )
     slow_load.daemon = True
@@ -1486,7 +1880,11 @@ def serve_main(argv: list[str]) -> int:
         "script_options": {"lua": args.lua, "max_memory_mb": args.max_memory},
     }
     coprocess: Coprocess
-    if args.record:  # chosen once: a session that is not recorded never loads the recorder
+    if remote:
+        if args.record:
+            log(4, "--record does not record remote-mode sessions yet", record=args.record)
+        coprocess = RemoteCoprocess(script, protocol_in, protocol_out, **settings)
+    elif args.record:  # chosen once: a session that is not recorded never loads the recorder
         from _lua2pipe.record import RecordingCoprocess, open_recorder
 
         recorder = open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))

@@ -1,11 +1,12 @@
 """Serve a lua2 script with pdns_server on a loopback address, in the foreground (`make run`).
 
-    python examples/serve.py [--port 5300] [--address 127.0.0.1] [--native] [SCRIPT]
+    python examples/serve.py [--port 5300] [--address 127.0.0.1] [--native | --remote] [SCRIPT]
 
-pdns runs with launch=pipe and lua2pipe as its coprocess (or, with --native, pdns's own lua2
-backend, for comparison), from a throwaway config directory: the system's pdns service and
-/etc/powerdns are never touched, and pdns listens on the one loopback address given. Its log goes
-to this terminal. Ctrl-C (or SIGTERM) stops it.
+pdns runs with launch=pipe and lua2pipe as its coprocess (with --remote, launch=remote and
+lua2pipe through the remote backend's pipe connector, with remote-dnssec and the zone cache on;
+with --native, pdns's own lua2 backend, for comparison), from a throwaway config directory:
+the system's pdns service and /etc/powerdns are never touched, and pdns listens on the one
+loopback address given. Its log goes to this terminal. Ctrl-C (or SIGTERM) stops it.
 
 The pdns.conf is written by tests/pdns.py, the same code the end-to-end tests use.
 """
@@ -36,7 +37,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=5300, help="UDP and TCP port (default: 5300)")
     parser.add_argument("--address", default="127.0.0.1", help="a 127.0.0.0/8 address (default: 127.0.0.1)")
-    parser.add_argument("--native", action="store_true", help="run the script inside pdns (launch=lua2)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--native", action="store_true", help="run the script inside pdns (launch=lua2)")
+    mode.add_argument(
+        "--remote",
+        action="store_true",
+        help="launch=remote: DNSSEC, the zone cache and ENTs out of process (e.g. examples/signed.lua)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="pdns distributor-threads (default: 2)")
     parser.add_argument("--loglevel", type=int, default=6, help="pdns loglevel, 0-7 (default: 6)")
     parser.add_argument(
@@ -64,18 +71,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def try_these(address: str, port: int, config_dir: Path, backend: str) -> str:
     dig = f"dig @{address} -p {port}"
-    commands = [
-        (f"{dig} www.example.org A", "the answer depends on the client address"),
-        (f"{dig} -b 127.0.1.1 www.example.org A", "another client, another answer"),
-        (f"{dig} +subnet=198.51.100.0/24 www.example.org A", "a resolver's client subnet (ECS)"),
-        (f"{dig} example.org MX", ""),
-        (f"{dig} _sip._tcp.example.org SRV", ""),
-        (f"{dig} foo.apps.example.org A", "a wildcard"),
-        (f"{dig} host.sub.example.org A", "a referral to sub.example.org"),
-        (f"{dig} nosuch.example.org A", "NXDOMAIN"),
-        (f"{dig} example.org AXFR", ""),
-        (f"pdnsutil --config-dir={config_dir} backend-cmd {backend} stats", "a backend command"),
-    ]
+    commands = (
+        [
+            (f"{dig} +dnssec www.nsec.example A", "signed: A and its RRSIG"),
+            (f"{dig} +dnssec nope.nsec3.example A", "NXDOMAIN proven by NSEC3"),
+            (f"{dig} +dnssec ent.narrow.example A", "an empty non-terminal: NODATA"),
+            (f"pdnsutil --config-dir={config_dir} export-zone-ds nsec.example", "the DS for delv"),
+            (f"pdnsutil --config-dir={config_dir} backend-cmd remote stats", "a backend command"),
+        ]
+        if backend == "remote"
+        else [
+            (f"{dig} www.example.org A", "the answer depends on the client address"),
+            (f"{dig} -b 127.0.1.1 www.example.org A", "another client, another answer"),
+            (f"{dig} +subnet=198.51.100.0/24 www.example.org A", "a resolver's client subnet (ECS)"),
+            (f"{dig} example.org MX", ""),
+            (f"{dig} _sip._tcp.example.org SRV", ""),
+            (f"{dig} foo.apps.example.org A", "a wildcard"),
+            (f"{dig} host.sub.example.org A", "a referral to sub.example.org"),
+            (f"{dig} nosuch.example.org A", "NXDOMAIN"),
+            (f"{dig} example.org AXFR", ""),
+            (f"pdnsutil --config-dir={config_dir} backend-cmd {backend} stats", "a backend command"),
+        ]
+    )
     width = max(len(command) for command, _ in commands)
     lines = [f"pdns is answering on {address}:{port}. Try:"]
     lines += [f"  {command:<{width}}  # {note}" if note else f"  {command}" for command, note in commands]
@@ -85,7 +102,7 @@ def try_these(address: str, port: int, config_dir: Path, backend: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    backend = "lua2" if args.native else "pipe"
+    backend = "lua2" if args.native else "remote" if args.remote else "pipe"
     if not pdns_available(backend):
         print(
             f"pdns_server with the {backend} backend is not installed (make setup installs it as root)",
@@ -97,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     extra = dict(setting.split("=", 1) for setting in args.set)
-    kind = PdnsServer.native if args.native else PdnsServer.pipe
+    if args.remote:  # the zone cache at pdns's default interval (getAllDomains answers it)
+        extra = {"zone-cache-refresh-interval": None, **extra}
+    kind = PdnsServer.native if args.native else PdnsServer.remote if args.remote else PdnsServer.pipe
     server = kind(
         args.script,
         extra=extra,

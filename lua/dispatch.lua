@@ -1451,4 +1451,15 @@ function M.cmd_set_notified(id, serial)
   return true, {}
 end
 
+-- ---------------------------------------------------------------------------------------------
+-- What lua/remote.lua (pdns's remote backend protocol) shares with the pipe: the environment,
+-- the captured hooks, the protected call and the row reader, so both protocols call hooks and
+-- check rows exactly alike and differ only in rendering.
+
+M.env = env
+M.hooks = hooks
+M.call = call
+M.read_row = read_row
+M.describe = describe
+
 return M

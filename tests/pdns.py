@@ -162,6 +162,29 @@ def pipe_settings(
     }
 
 
+def remote_settings(
+    script: str | os.PathLike[str],
+    timeout_ms: int = 2000,
+    args: Sequence[str] = (),
+    dnssec: bool = True,
+) -> dict[str, Any]:
+    """``launch=remote`` with the pipe connector running ``lua2pipe <abs script> [args...]``.
+
+    pdns splits the connection string on commas, then ``command`` on single spaces (no shell,
+    no PATH): no word may contain a comma or white space. ``dnssec`` is remote-dnssec, without
+    which pdns never asks for keys or NSEC names and ignores rows' ``auth``.
+    """
+    words = [str(LUA2PIPE), str(Path(script).resolve()), *args]
+    for word in words:
+        if not word or "," in word or any(c.isspace() for c in word):
+            raise ValueError(f"remote command words cannot be empty or hold a comma or white space: {word!r}")
+    return {
+        "launch": "remote",
+        "remote-connection-string": f"pipe:command={' '.join(words)},timeout={timeout_ms}",
+        "remote-dnssec": dnssec,
+    }
+
+
 def native_settings(script: str | os.PathLike[str]) -> dict[str, Any]:
     """``launch=lua2`` running the script inside pdns (the reference lua2pipe must match)."""
     return {"launch": "lua2", "lua2-filename": str(Path(script).resolve()), "lua2-api": 2}
@@ -325,6 +348,22 @@ class PdnsServer:
                 ["--loglevel", str(kwargs.get("loglevel", DEFAULT_LOGLEVEL))] if command == LUA2PIPE else []
             )
         return cls({**pipe_settings(script, abi, timeout_ms, command, args), **(extra or {})}, **kwargs)
+
+    @classmethod
+    def remote(
+        cls,
+        script: str | os.PathLike[str],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        timeout_ms: int = 2000,
+        args: Sequence[str] | None = None,
+        dnssec: bool = True,
+        **kwargs: Any,
+    ) -> PdnsServer:
+        """launch=remote (pipe connector) with lua2pipe serving script; ``args`` as for pipe."""
+        if args is None:
+            args = ["--loglevel", str(kwargs.get("loglevel", DEFAULT_LOGLEVEL))]
+        return cls({**remote_settings(script, timeout_ms, args, dnssec), **(extra or {})}, **kwargs)
 
     @classmethod
     def native(

@@ -79,7 +79,9 @@ def test_a_script_that_never_finishes_loading_is_named_in_the_log():
     try:
         process.stdin.write(b"HELO\t5\n")
         process.stdin.flush()
-        time.sleep(lua2pipe.SLOW_LOAD_SECONDS + 0.5)
+        time.sleep(
+            lua2pipe.SLOW_LOAD_SECONDS + 2.0
+        )  # start-up and the lazy structlog import, on a loaded machine
     finally:
         process.kill()
     stdout, stderr = process.communicate(timeout=10)

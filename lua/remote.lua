@@ -1,0 +1,140 @@
+-- lua2pipe remote mode: the hot half of pdns's remote backend protocol (launch=remote, pipe
+-- connector), for `lookup` and `list`.
+--
+-- Python reads each JSON request (lua2pipe.py, section "The remote backend's protocol") and
+-- calls M.lookup or M.list with the parameters as strings and numbers; this file calls the
+-- script's hook exactly as the pipe does (dispatch.lua's hook call, ctx mapping and row reader)
+-- and renders the rows straight into the final reply line, so a lookup crosses into Lua once.
+--
+-- Rows are rendered as pdns 4.7.3's RemoteBackend::get reads them
+-- (modules/remotebackend/remotebackend.cc): `qtype` a mnemonic string (a number would be an
+-- error), `qname` and `content` strings, `ttl` a JSON number, `domain_id`, `auth` (0/1: a JSON
+-- boolean is ignored) and `scopeMask` left out when they have pdns's default (-1, 1, 0), which
+-- keeps replies short: pdns reads them one byte per read() when a timeout is set.
+--
+-- The chunk is called as chunk(dispatch), the module dispatch.lua returned.
+
+local dispatch = ...
+
+local env, hooks, call, read_row, describe = dispatch.env, dispatch.hooks, dispatch.call,
+  dispatch.read_row, dispatch.describe
+local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
+
+-- The standard library as it was before the script ran (the script may assign over any of it).
+local concat, format, byte, find, gsub, match = table.concat, string.format, string.byte,
+  string.find, string.gsub, string.match
+local next, tostring, type, tonumber, pcall = next, tostring, type, tonumber, pcall
+
+local M = {}
+
+-- ---------------------------------------------------------------------------------------------
+-- JSON text. Strings escape the quote, the backslash and control bytes; other bytes pass as they
+-- are (pdns's json11 parser copies them; names arrive already escaped by DNSName::toString).
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape_byte(c)
+  return ESCAPES[c] or format("\\u%04x", byte(c))
+end
+
+local function json_string(text)
+  if not find(text, '[%z\1-\31"\\\127]') then return '"' .. text .. '"' end
+  return '"' .. gsub(text, '[%z\1-\31"\\\127]', escape_byte) .. '"'
+end
+M.json_string = json_string
+
+-- `log` entries: pdns logs each at Info as "[remotebackend]: <text>".
+local function log_member(messages)
+  if #messages == 0 then return "" end
+  local quoted = {}
+  for i = 1, #messages do quoted[i] = json_string(messages[i]) end
+  return ',"log":[' .. concat(quoted, ",") .. "]"
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- Rows.
+
+-- Native lua2 quotes TXT and SPF content that does not start with a quote (as dispatch.lua does
+-- for the pipe); RemoteBackend::get takes content as it comes, so it is done here.
+local QUOTED_TYPES = { [16] = true, [99] = true }
+
+local function row_json(record)
+  local code, content = record.code, record.content
+  -- type 0 is an empty non-terminal: pdns's QType("ENT") is code 0, and with content it fails
+  -- to parse ("When parsing ENT trailing data was not parsed") as native's ENT with content does
+  local type_text = code == 0 and "ENT" or qtype_name(code)
+  if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then content = '"' .. content .. '"' end
+  local text = format('{"qtype":"%s","qname":%s,"content":%s,"ttl":%d', type_text,
+    json_string(record.name_text), json_string(content), record.ttl)
+  if record.domain_id ~= -1 then text = text .. format(',"domain_id":%d', record.domain_id) end
+  if not record.auth then text = text .. ',"auth":0' end
+  if record.scope ~= 0 then text = text .. format(',"scopeMask":%d', record.scope) end
+  return text .. "}"
+end
+
+local record = {} -- read_row's output, reused row after row (it sets every field)
+
+-- A hook's result table as a whole reply line, or nil and the reason. Rows in `next` order, as
+-- native's lua_next gives them; unknown row keys become `log` entries, as native's warnings.
+local function rows_reply(hook, result)
+  if type(result) ~= "table" then
+    return nil, format("%s returned %s, expected a table of rows", hook, describe(result))
+  end
+  local rows, warnings = {}, {}
+  for index, row in next, result do
+    if type(index) ~= "number" and tonumber(index) == nil then
+      return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
+    end
+    if type(row) ~= "table" then
+      return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
+        describe(row))
+    end
+    local ok, why = read_row(index, row, record, warnings)
+    if not ok then return nil, hook .. " " .. why end
+    rows[#rows + 1] = row_json(record)
+  end
+  for i = 1, #warnings do -- read_row words them as pipe LOG lines
+    warnings[i] = match(warnings[i], "^LOG\t(.-)\n$") or warnings[i]
+  end
+  return '{"result":[' .. concat(rows, ",") .. "]" .. log_member(warnings) .. "}\n"
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- Methods.
+
+local EMPTY_ADDRESS, EMPTY_NETWORK = "0.0.0.0", "0.0.0.0/0"
+
+-- lookup: ctx as native lua2 builds it (lua2backend.hh lookup): empty for pdns's own lookups
+-- (no packet: remote, local and real-remote are 0.0.0.0, 0.0.0.0, 0.0.0.0/0), else the client
+-- address and the real remote (the ECS subnet, or the client as /32 or /128).
+function M.lookup(qtype_text, qname_text, id, remote, local_address, real_remote)
+  local ok, qname = pcall(parse_name, qname_text)
+  if not ok then return nil, "malformed request: invalid qname: " .. tostring(qname) end
+  local qtype = new_qtype(qtype_text)
+  local ctx = {}
+  if remote ~= EMPTY_ADDRESS or local_address ~= EMPTY_ADDRESS or real_remote ~= EMPTY_NETWORK then
+    ctx.source_address = remote
+    ctx.real_source_address = real_remote
+  end
+  local result
+  ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
+  if not ok then return nil, result end
+  return rows_reply("dns_lookup", result)
+end
+
+-- list: false (or true) from the hook is "no such zone": pdns fails the transfer, as native.
+function M.list(zone_text, id)
+  if not hooks.dns_list then return '{"result":false,"log":["dns_list missing - cannot do AXFR"]}\n' end
+  local ok, zone = pcall(parse_name, zone_text)
+  if not ok then return nil, "malformed request: invalid zonename: " .. tostring(zone) end
+  local result
+  ok, result = call("dns_list", hooks.dns_list, zone, id)
+  if not ok then return nil, result end
+  if type(result) == "boolean" then
+    return format('{"result":false,"log":[%s]}\n', json_string(format(
+      "dns_list returned %s for %s: no such zone or not listable", tostring(result),
+      zone:toString())))
+  end
+  return rows_reply("dns_list", result)
+end
+
+return M
