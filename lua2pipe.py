@@ -1714,63 +1714,6 @@ def _coprocess_parser() -> Any:
     return parser
 
 
-def _plain_int(text: str, highest: int | None = None) -> int | None:
-    """A number of ASCII digits, up to ``highest``; None for anything else."""
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if highest is None or value <= highest else None
-
-
-#: The coprocess's options as pdns's pipe-command spells them, read without argparse: importing
-#: argparse (re, gettext, shutil with it) and building the parser took 10 of the 30 ms of CPU a
-#: start costs (measured 2026-11-29 on the 2-CPU test machine), and pdns starts a coprocess per
-#: backend instance at once, each within pipe-timeout. Name: (attribute, default, reader); the
-#: reader returns the value or None when argparse must judge it. tests/test_watchdog.py checks
-#: that this reads every command line it accepts exactly as _coprocess_parser() does.
-_COPROCESS_OPTIONS: dict[str, tuple[str, Any, Callable[[str], Any] | None]] = {
-    "--lua": ("lua", "luajit", lambda text: text if text in LUA_RUNTIMES else None),
-    "--loglevel": ("loglevel", 4, lambda text: _plain_int(text, 7)),
-    "--log-format": ("log_format", "kv", lambda text: text if text in ("kv", "json") else None),
-    "--max-memory": ("max_memory", None, _plain_int),
-    "--query-logging": ("query_logging", False, None),  # a flag
-    "--max-query-ms": ("max_query_ms", 1000, _plain_int),
-    "--resume": ("resume", None, str),
-    "--record": ("record", None, str),
-}
-
-
-def _plain_coprocess_args(argv: list[str]) -> Any:
-    """The options of ``lua2pipe SCRIPT [options]`` when each is spelt out in full with a value
-    that is plainly valid (what pdns.conf holds); else None, and argparse reads them."""
-    import types
-
-    values = {"script": None, **{attribute: default for attribute, default, _ in _COPROCESS_OPTIONS.values()}}
-    words = iter(argv)
-    for word in words:
-        if not word.startswith("-"):
-            if values["script"] is not None or not word:
-                return None
-            values["script"] = word
-            continue
-        name, equals, text = word.partition("=")
-        if name not in _COPROCESS_OPTIONS:
-            return None
-        attribute, _, reader = _COPROCESS_OPTIONS[name]
-        if reader is None:
-            if equals:
-                return None
-            values[attribute] = True
-            continue
-        if not equals:
-            text = next(words, "-")
-        value = reader(text) if text and not text.startswith("-") else None
-        if value is None:
-            return None
-        values[attribute] = value
-    return types.SimpleNamespace(**values) if values["script"] is not None else None
-
-
 def add_script_options(parser: Any) -> None:
     """The options every mode shares: how the script is loaded and how lua2pipe logs."""
     parser.add_argument(
@@ -1804,7 +1747,7 @@ def log_from_args(args: Any) -> Log:
 
 def serve_main(argv: list[str]) -> int:
     """``lua2pipe SCRIPT [options]``: the coprocess."""
-    args = _plain_coprocess_args(argv) or _coprocess_parser().parse_args(argv)
+    args = _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
     if args.resume:
         mode, pending_fd = args.resume.split(":")
