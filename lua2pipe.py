@@ -773,7 +773,11 @@ class Watchdog:
                 if coprocess.closing:
                     limit_ms = round(self.limit * 1000)
                     log_without_blocking(
-                        coprocess.log, 3, "dns_deinit still running: exiting", limit_ms=limit_ms
+                        coprocess.log,
+                        3,
+                        "dns_deinit still running: exiting",
+                        grace=EXIT_LOG_GRACE_SECONDS,
+                        limit_ms=limit_ms,
                     )
                     os._exit(1)
                 self._answer_for_runaway()
@@ -813,15 +817,22 @@ class Watchdog:
 #: up and the restart (or exit) goes on, so the next question is answered all the same.
 LOG_GRACE_SECONDS = 0.5
 
+#: The same wait when the process is about to exit with nobody waiting for an answer (stdin at
+#: EOF: pdns is gone): the first event imports and configures structlog, which took over 0.5 s
+#: of wall-clock time on the 2-CPU test machine under a load average of 8.
+EXIT_LOG_GRACE_SECONDS = 5.0
 
-def log_without_blocking(log: Log, level: int, event: str, **fields: Any) -> None:
-    """Logs from a thread of its own, waiting at most LOG_GRACE_SECONDS for it: what the
+
+def log_without_blocking(
+    log: Log, level: int, event: str, *, grace: float = LOG_GRACE_SECONDS, **fields: Any
+) -> None:
+    """Logs from a thread of its own, waiting at most ``grace`` seconds for it: what the
     watchdog does next (re-execute, exit) must not hang on a stderr nobody reads."""
     writer = threading.Thread(
         target=log, args=(level, event), kwargs=fields, name="lua2pipe-log", daemon=True
     )
     writer.start()
-    writer.join(LOG_GRACE_SECONDS)
+    writer.join(grace)
 
 
 def _stop_loading(log: Log, limit_ms: int) -> None:
