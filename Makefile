@@ -7,7 +7,7 @@ PYTHON    := $(VENV)/bin/python
 # Debian's python3 when present: an interpreter every user can run (pdns starts lua2pipe as its
 # own unprivileged user), unlike one under root's home.
 SYSTEM_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
-DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-remote pdns-backend-lua2 pdns-tools dnsperf bind9-dnsutils python3-venv lua-check
+DEB_PACKAGES := pdns-server pdns-backend-pipe pdns-backend-remote pdns-backend-lua2 pdns-backend-sqlite3 pdns-tools dnsperf bind9-dnsutils python3-venv lua-check
 RUN_PORT  ?= 5300
 EXAMPLE   ?= examples/geo.lua
 

@@ -393,41 +393,48 @@ def _measure_banner(command: list[str], timeout: float) -> tuple[float | None, s
         process.communicate()
 
 
-def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str]]:
+def _capabilities(hooks: set[str], dnssec: bool) -> list[tuple[str, str, str, str]]:
     """The capability list of the lua2 documentation: (capability, native lua2 with this
-    script, through the pipe backend)."""
+    script, through the pipe backend, through the remote backend)."""
     all_domains = "dns_get_all_domains" in hooks
     needs_all = "no (needs dns_get_all_domains)"
     if dnssec:
         native_dnssec = "yes" if "dns_get_domain_keys" in hooks else "presigned only (no dns_get_domain_keys)"
     else:
         native_dnssec = "no (dns_dnssec is not true)"
+    remote_dnssec = native_dnssec + " (remote-dnssec=yes)" if native_dnssec == "yes" else native_dnssec
+    listing = "yes" if "dns_list" in hooks else "no (no dns_list)"
+    zone_cache = "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)"
     rows = [
-        ("Native", "yes", "yes"),
-        ("Primary", "yes" if all_domains else needs_all, "no"),
-        ("Secondary", "no", "no"),
-        ("Producer", "no", "no"),
-        ("Consumer", "no", "no"),
-        ("Autosecondary", "no", "no"),
-        ("DNS Update", "no", "no"),
-        ("DNSSEC", native_dnssec, "no (pdns never asks the pipe backend for keys, metadata, NSEC names)"),
-        ("Disabled data", "no", "no"),
-        ("Comments", "no", "no"),
-        ("Search", "yes" if all_domains else needs_all, "no"),
-        ("Views", "no", "no"),
-        ("API", "read-write (as documented)", "read-only"),
-        ("Multiple instances", "yes", "yes"),
+        ("Native", "yes", "yes", "yes"),
+        # remote: getUpdatedMasters, derived from dns_get_all_domains (README, "Remote mode")
         (
-            "Zone caching",
-            "yes" if all_domains else "no (needs dns_get_all_domains: REFUSED)",
-            "no (zone-cache-refresh-interval=0)",
+            "Primary",
+            "yes" if all_domains else needs_all,
+            "no",
+            "yes, with notifies" if all_domains else needs_all,
         ),
+        ("Secondary", "no", "no", "no"),
+        ("Producer", "no", "no", "no"),
+        ("Consumer", "no", "no", "no"),
+        ("Autosecondary", "no", "no", "no"),
+        ("DNS Update", "no", "no", "no"),
         (
-            "AXFR (dns_list)",
-            "yes" if "dns_list" in hooks else "no (no dns_list)",
-            "yes (pipe-abi-version>=4)" if "dns_list" in hooks else "no (no dns_list)",
+            "DNSSEC",
+            native_dnssec,
+            "no (pdns never asks the pipe backend for keys, metadata, NSEC names)",
+            remote_dnssec,
         ),
-        ("backend-cmd", "yes (lua2)", "yes (pipe, pipe-abi-version=5)"),
+        ("Disabled data", "no", "no", "no"),
+        ("Comments", "no", "no", "no"),
+        ("Search", "yes" if all_domains else needs_all, "no", "no (searchRecords: no lua2 hook)"),
+        ("Views", "no", "no", "no"),
+        ("API", "read-write (as documented)", "read-only", "read-only (writes answer false)"),
+        ("Multiple instances", "yes", "yes", "yes"),
+        ("Zone caching", zone_cache, "no (zone-cache-refresh-interval=0)", zone_cache),
+        ("AXFR (dns_list)", listing, "yes (pipe-abi-version>=4)" if listing == "yes" else listing, listing),
+        ("backend-cmd", "yes (lua2)", "yes (pipe, pipe-abi-version=5)", "yes (remote)"),
+        ("Empty non-terminals", "yes", "no (a row without type cannot cross the pipe)", "yes"),
     ]
     return rows
 
@@ -437,10 +444,11 @@ def check_main(argv: list[str]) -> int:
     parser = _subcommand_parser(
         "check",
         "Load the script as the coprocess does and report: the hooks it defines, the capability "
-        "table of the lua2 documentation as native lua2 would give it and as the pipe backend "
-        "gives it, what will not work through the pipe, and the pdns.conf settings to use "
-        "(with pipe-timeout checked against the measured start-up time). Exit code 0: usable "
-        "through launch=pipe; 1: not usable (the reasons are the lines starting with 'error:').",
+        "table of the lua2 documentation as native lua2 would give it and as the pipe and remote "
+        "backends give it, what will not work through the pipe, and the pdns.conf settings to "
+        "use for either backend (with pipe-timeout checked against the measured start-up time). "
+        "Exit code 0: usable through launch=pipe; 1: not usable (the reasons are the lines "
+        "starting with 'error:').",
         ["lua2pipe check zone.lua", "lua2pipe check zone.lua --pipe-timeout 5000"],
     )
     parser.add_argument("script", help="the lua2 script")
@@ -461,6 +469,11 @@ def check_main(argv: list[str]) -> int:
         errors.append(
             "the script's path contains a space: pdns splits pipe-command on spaces "
             "and cannot pass it (move or rename the file)"
+        )
+    if "," in str(path):
+        # pdns 4.7.3 RemoteBackend::build splits the connection string on commas
+        warnings.append(
+            "the script's path contains a comma: the remote backend's connection string cannot pass it"
         )
     started = time.monotonic()
     script = _load_for_shell(args)
@@ -497,13 +510,13 @@ def check_main(argv: list[str]) -> int:
     else:
         warnings.append("lua2pipe's launcher was not found (not on PATH): start-up time not measured")
     print()
-    rows = _capabilities(hooks, script.dnssec)
-    widths = [
-        max(len(row[i]) for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows])
-        for i in range(2)
+    rows = [
+        ("capability", "native lua2", "pipe + lua2pipe", "remote + lua2pipe"),
+        *_capabilities(hooks, script.dnssec),
     ]
-    for row in [("capability", "native lua2", "pipe + lua2pipe"), *rows]:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
     print()
     for hook, command_text in HOOK_COMMANDS.items():
         if hook in hooks:
@@ -557,6 +570,24 @@ def check_main(argv: list[str]) -> int:
     print("pipe-abi-version=5")
     print(f"pipe-timeout={timeout}")
     print("zone-cache-refresh-interval=0")
+    print()
+    print(
+        'remote-mode pdns.conf (DNSSEC, the zone cache, empty non-terminals, notifies; README "Remote mode"):'
+    )
+    print("launch=remote")
+    # timeout=0: pdns reads each reply buffered instead of one byte per read() (pdns 4.7.3
+    # PipeConnector::launch, recv_message), about twice the throughput (make bench); it never
+    # times out then, and lua2pipe's watchdog answers every request within --max-query-ms
+    # (1000 ms by default, bounding script loads too) instead.
+    print(
+        f"remote-connection-string=pipe:command={launcher or '/absolute/path/to/lua2pipe'} {path}"
+        + "".join(" " + option for option in options)
+        + ",timeout=0"
+    )
+    if script.dnssec:
+        print("remote-dnssec=yes")
+    if "dns_get_all_domains" not in hooks:
+        print("zone-cache-refresh-interval=0")
     print()
     usable = not errors
     print(f"usable through the pipe backend: {'yes' if usable else 'no'}")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import dns.exception  # noqa: E402
 import zonedata  # noqa: E402  (bench/, on sys.path as the script's directory)
-from pdns import PdnsError, PdnsServer, native_settings  # noqa: E402
+from pdns import PdnsError, PdnsServer, native_settings, remote_settings  # noqa: E402
 
 PYTHON = str(Path(sys.executable).absolute())  # the venv's python, symlink kept
 LUA2PIPE = REPO / "lua2pipe"
@@ -86,10 +86,37 @@ class Coprocess:
         return " ".join(self.argv)
 
 
+@dataclass(frozen=True)
+class Remote:
+    """lua2pipe zone.lua through pdns's remote backend (pipe connector, remote-dnssec off), with
+    the connection string's timeout: pdns reads a reply one byte per read() when it is not 0."""
+
+    name: str
+    timeout_ms: int
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return remote_settings(ZONE_SCRIPT, self.timeout_ms, dnssec=False)
+
+
 CEILING = Coprocess("C ceiling", (str(OUT / "ceiling"),))
 PLAIN = Coprocess("plain Python", (PYTHON, "-I", str(BENCH / "plain.py"), str(OUT / "refdata.marshal")))
 LUA2PIPE_ZONE = Coprocess("lua2pipe", (str(LUA2PIPE), str(ZONE_SCRIPT)))
 COPROCESSES = (CEILING, PLAIN, LUA2PIPE_ZONE)
+REMOTE_TIMEOUT = Remote("lua2pipe remote, timeout=2000", 2000)
+REMOTE_NO_TIMEOUT = Remote("lua2pipe remote, timeout=0", 0)
+REMOTES = (REMOTE_TIMEOUT, REMOTE_NO_TIMEOUT)
+NATIVE = "native lua2"
+#: Section 2b: pdns's packet and query caches at their defaults, and the zone cache at its
+#: default for native and remote (getAllDomains, zone.lua's dns_get_all_domains); the pipe
+#: backend cannot fill it, so pdns runs that row with it off, as a pipe site must.
+CACHES_ON: dict[str, Any] = {
+    "query-cache-ttl": None,
+    "negquery-cache-ttl": None,
+    "cache-ttl": None,
+    "zone-cache-refresh-interval": None,
+}
+CACHED_THREADS = 2
 
 
 def log(message: str) -> None:
@@ -416,13 +443,23 @@ def axfr(coprocess: Coprocess, zone: zonedata.Zone, repeats: int) -> Axfr:
 # 2. End to end: pdns_server + dnsperf
 
 
+Backend = Coprocess | Remote | None  # None: native launch=lua2
+
+
 @contextmanager
-def pdns_server(backend: Coprocess | None, threads: int) -> Iterator[PdnsServer]:
-    """pdns on 127.0.0.1 with all caches off: launch=pipe running backend, or native lua2 (None)."""
+def pdns_server(backend: Backend, threads: int, caches: bool = False) -> Iterator[PdnsServer]:
+    """pdns on 127.0.0.1 with all caches off (or on at their defaults, ``caches``): launch=pipe
+    running backend, launch=remote, or native lua2 (None)."""
     if backend is None:
         settings: dict[str, Any] = native_settings(ZONE_SCRIPT)
+    elif isinstance(backend, Remote):
+        settings = backend.settings
     else:
         settings = {"launch": "pipe", "pipe-command": backend.pipe_command, "pipe-abi-version": 5}
+    if caches:
+        settings |= CACHES_ON
+        if isinstance(backend, Coprocess):
+            settings["zone-cache-refresh-interval"] = 0
     for attempt in range(3):
         server = PdnsServer(settings, distributor_threads=threads, loglevel=4)
         try:
@@ -522,8 +559,10 @@ def process_cpu_seconds(pdns_pid: int) -> tuple[float, float]:
     return pdns, children
 
 
-def end_to_end(backend: Coprocess | None, threads: int, query_file: Path, settings: Settings) -> Dnsperf:
-    with pdns_server(backend, threads) as server:
+def end_to_end(
+    backend: Backend, threads: int, query_file: Path, settings: Settings, caches: bool = False
+) -> Dnsperf:
+    with pdns_server(backend, threads, caches) as server:
         dnsperf(server.port, query_file, seconds=settings.warmup_seconds)
         assert server.process is not None
         before, cpu_before = cpu_ticks(), process_cpu_seconds(server.process.pid)
@@ -656,16 +695,26 @@ class Results:
         runs = self.e2e.get((name, threads))
         return max(runs, key=lambda run: run.qps) if runs else None
 
-    def paired_share(self, name: str, threads: int) -> float | None:
-        """The median over rounds of name's rate over the C ceiling's in the same round: drift
-        between rounds cancels out, which the ratio of the two best runs does not promise."""
-        runs, ceilings = self.e2e.get((name, threads)), self.e2e.get((CEILING.name, threads))
-        if not runs or not ceilings:
-            return None
-        return statistics.median(run.qps / ceiling.qps for run, ceiling in zip(runs, ceilings, strict=True))
+    def paired_share(self, name: str, threads: int, reference: str = CEILING.name) -> float | None:
+        """The median over rounds of name's rate over the reference's (the C ceiling's) in the
+        same round: drift between rounds cancels out, which the ratio of the two best runs does
+        not promise."""
+        return paired(self.e2e.get((name, threads)), self.e2e.get((reference, threads)))
 
+    def cached_share(self, name: str, reference: str = NATIVE) -> float | None:
+        return paired(self.e2e_cached.get(name), self.e2e_cached.get(reference))
+
+    #: section 2b, caches on, at CACHED_THREADS: runs per backend
+    e2e_cached: dict[str, list[Dnsperf]] = field(default_factory=dict)
     startups: dict[str, Startup] = field(default_factory=dict)
     contended: ContendedStartup | None = None
+
+
+def paired(runs: list[Dnsperf] | None, references: list[Dnsperf] | None) -> float | None:
+    """The median over rounds of the ratio of two backends' rates in the same round."""
+    if not runs or not references:
+        return None
+    return statistics.median(run.qps / ref.qps for run, ref in zip(runs, references, strict=True))
 
 
 def machine() -> str:
@@ -694,6 +743,10 @@ def mb(kb: int) -> str:
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 def verdict(met: bool) -> str:
@@ -845,6 +898,35 @@ def report(r: Results) -> str:
         rcodes = {name: runs[-1].rcodes for (name, _), runs in r.e2e.items()}
         out += ["", "Response codes (last run of each backend; the mix must be the same for all):", ""]
         out += [f"- {name}: {codes}" for name, codes in rcodes.items()]
+        out += [
+            "",
+            "Remote mode against pipe mode (lua2pipe, the same script), median over rounds of the "
+            "ratio within each round:",
+            "",
+        ]
+        out += table(
+            ["distributor-threads", *(remote.name for remote in REMOTES)],
+            [
+                [
+                    str(threads),
+                    *(
+                        ratio_text(r.paired_share(remote.name, threads, LUA2PIPE_ZONE.name))
+                        for remote in REMOTES
+                    ),
+                ]
+                for threads in s.thread_counts
+            ],
+        )
+        for remote in REMOTES:
+            ratio = r.paired_share(remote.name, 2, LUA2PIPE_ZONE.name)
+            if ratio is not None:
+                targets.append(
+                    [
+                        f"end to end, 2 threads, caches off: {remote.name} ≥ 0.8x pipe mode",
+                        f"{ratio:.2f}x (median of rounds)",
+                        verdict(ratio >= 0.8),
+                    ]
+                )
         for threads, wanted in ((2, 0.95), (8, 0.80)):
             mine, ceiling = r.best_e2e(LUA2PIPE_ZONE.name, threads), r.best_e2e(CEILING.name, threads)
             paired = r.paired_share(LUA2PIPE_ZONE.name, threads)
@@ -857,6 +939,37 @@ def report(r: Results) -> str:
                         verdict(share >= wanted),
                     ]
                 )
+
+    if r.e2e_cached:
+        out += [
+            "",
+            f"## 2b. End to end with caches on: packet and query caches at pdns's defaults, the zone "
+            f"cache at its default for native and remote (off for the pipe, which cannot fill it); "
+            f"distributor-threads {CACHED_THREADS}, best of {s.e2e_rounds}",
+            "",
+        ]
+        rows = []
+        for name, runs in r.e2e_cached.items():
+            x = max(runs, key=lambda run: run.qps)
+            rows.append(
+                [
+                    name,
+                    f"{x.qps:,.0f}",
+                    ratio_text(r.cached_share(name)),
+                    f"{x.pdns_cpu_us:.0f} / {x.coprocess_cpu_us:.0f}",
+                    " / ".join(f"{run.qps:,.0f}" for run in runs),
+                ]
+            )
+        out += table(
+            [
+                "backend",
+                "q/s",
+                "of native: median of rounds",
+                "CPU µs/query: pdns / coprocesses",
+                "all runs (q/s)",
+            ],
+            rows,
+        )
 
     if r.startups:
         bare = r.startups[BARE_PYTHON]
@@ -984,14 +1097,20 @@ def main(argv: list[str] | None = None) -> int:
         results.contended = contended_starts(example, 16, settings.contended_rounds)
 
     if "e2e" not in args.skip:
-        backends: list[tuple[str, Coprocess | None]] = [(c.name, c) for c in COPROCESSES]
-        backends.append(("native lua2", None))
+        backends: list[tuple[str, Backend]] = [(c.name, c) for c in (*COPROCESSES, *REMOTES)]
+        backends.append((NATIVE, None))
+        cached: list[tuple[str, Backend]] = [(NATIVE, None), *((r.name, r) for r in REMOTES)]
+        cached.append((LUA2PIPE_ZONE.name, LUA2PIPE_ZONE))
         for round_ in range(settings.e2e_rounds):  # interleaved, so drift hits every backend alike
             for threads in settings.thread_counts:
                 for name, backend in backends:
                     log(f"2. end to end, round {round_ + 1}: {name}, distributor-threads={threads}")
                     run = end_to_end(backend, threads, query_file, settings)
                     results.e2e.setdefault((name, threads), []).append(run)
+            for name, backend in cached:
+                log(f"2b. end to end, caches on, round {round_ + 1}: {name}")
+                run = end_to_end(backend, CACHED_THREADS, query_file, settings, caches=True)
+                results.e2e_cached.setdefault(name, []).append(run)
 
     text = report(results)
     (OUT / "results.md").write_text(text)

@@ -1453,13 +1453,16 @@ end
 
 -- ---------------------------------------------------------------------------------------------
 -- What lua/remote.lua (pdns's remote backend protocol) shares with the pipe: the environment,
--- the captured hooks, the protected call and the row reader, so both protocols call hooks and
--- check rows exactly alike and differ only in rendering.
+-- the captured hooks, the protected call, the row reader, the answer buffer and --max-memory's
+-- heap check, so both protocols call hooks and check rows exactly alike and differ only in
+-- rendering.
 
 M.env = env
 M.hooks = hooks
 M.call = call
 M.read_row = read_row
 M.describe = describe
+M.heap_full = heap_full
+M.answer_buffer = answer_buffer
 
 return M

@@ -1,10 +1,12 @@
 -- lua2pipe remote mode: the hot half of pdns's remote backend protocol (launch=remote, pipe
 -- connector), for `lookup` and `list`.
 --
--- Python reads each JSON request (lua2pipe.py, section "The remote backend's protocol") and
--- calls M.lookup or M.list with the parameters as strings and numbers; this file calls the
--- script's hook exactly as the pipe does (dispatch.lua's hook call, ctx mapping and row reader)
--- and renders the rows straight into the final reply line, so a lookup crosses into Lua once.
+-- A lookup request line comes here whole (M.answer, one crossing per lookup, as the pipe's Q
+-- line does): it is matched in the exact form pdns writes it, and anything else is handed back
+-- to Python (lua2pipe.py, section "The remote backend's protocol"), which parses it as JSON and
+-- calls M.lookup or M.list with the parameters as strings and numbers. Either way this file calls
+-- the script's hook exactly as the pipe does (dispatch.lua's hook call, ctx mapping and row
+-- reader) and renders the rows straight into the final reply line.
 --
 -- Rows are rendered as pdns 4.7.3's RemoteBackend::get reads them
 -- (modules/remotebackend/remotebackend.cc): `qtype` a mnemonic string (a number would be an
@@ -18,12 +20,14 @@ local dispatch = ...
 
 local env, hooks, call, read_row, describe = dispatch.env, dispatch.hooks, dispatch.call,
   dispatch.read_row, dispatch.describe
+local heap_full, answer_buffer = dispatch.heap_full, dispatch.answer_buffer
 local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
 local concat, format, byte, find, gsub, match = table.concat, string.format, string.byte,
   string.find, string.gsub, string.match
 local next, tostring, type, tonumber, pcall = next, tostring, type, tonumber, pcall
+local floor, collectgarbage = math.floor, collectgarbage
 
 local M = {}
 
@@ -57,29 +61,34 @@ end
 -- for the pipe); RemoteBackend::get takes content as it comes, so it is done here.
 local QUOTED_TYPES = { [16] = true, [99] = true }
 
-local function row_json(record)
+-- Puts one checked row into the reply buffer as a JSON object.
+local function put_row(reply, record)
   local code, content = record.code, record.content
   -- type 0 is an empty non-terminal: pdns's QType("ENT") is code 0, and with content it fails
   -- to parse ("When parsing ENT trailing data was not parsed") as native's ENT with content does
   local type_text = code == 0 and "ENT" or qtype_name(code)
   if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then content = '"' .. content .. '"' end
-  local text = format('{"qtype":"%s","qname":%s,"content":%s,"ttl":%d', type_text,
+  reply:putf('{"qtype":"%s","qname":%s,"content":%s,"ttl":%d', type_text,
     json_string(record.name_text), json_string(content), record.ttl)
-  if record.domain_id ~= -1 then text = text .. format(',"domain_id":%d', record.domain_id) end
-  if not record.auth then text = text .. ',"auth":0' end
-  if record.scope ~= 0 then text = text .. format(',"scopeMask":%d', record.scope) end
-  return text .. "}"
+  if record.domain_id ~= -1 then reply:putf(',"domain_id":%d', record.domain_id) end
+  if not record.auth then reply:put(',"auth":0') end
+  if record.scope ~= 0 then reply:putf(',"scopeMask":%d', record.scope) end
+  reply:put("}")
 end
 
 local record = {} -- read_row's output, reused row after row (it sets every field)
+-- A reply longer than this gives its buffer space back (a large list would otherwise keep it).
+local KEPT_BUFFER_BYTES = 65536
 
 -- A hook's result table as a whole reply line, or nil and the reason. Rows in `next` order, as
 -- native's lua_next gives them; unknown row keys become `log` entries, as native's warnings.
+-- Built in dispatch.lua's answer buffer (LuaJIT's string.buffer): a third of the time a table
+-- of row strings joined took for a lookup.
 local function rows_reply(hook, result)
   if type(result) ~= "table" then
     return nil, format("%s returned %s, expected a table of rows", hook, describe(result))
   end
-  local rows, warnings = {}, {}
+  local reply, warnings, separator = answer_buffer:reset(), {}, '{"result":['
   for index, row in next, result do
     if type(index) ~= "number" and tonumber(index) == nil then
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
@@ -90,12 +99,20 @@ local function rows_reply(hook, result)
     end
     local ok, why = read_row(index, row, record, warnings)
     if not ok then return nil, hook .. " " .. why end
-    rows[#rows + 1] = row_json(record)
+    reply:put(separator)
+    separator = ","
+    put_row(reply, record)
   end
+  if separator ~= "," then reply:put(separator) end -- no rows
   for i = 1, #warnings do -- read_row words them as pipe LOG lines
     warnings[i] = match(warnings[i], "^LOG\t(.-)\n$") or warnings[i]
   end
-  return '{"result":[' .. concat(rows, ",") .. "]" .. log_member(warnings) .. "}\n"
+  reply:put("]")
+  reply:put(log_member(warnings))
+  reply:put("}\n")
+  local text = reply:get()
+  if #text > KEPT_BUFFER_BYTES then reply:free() end
+  return text
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -135,6 +152,52 @@ function M.list(zone_text, id)
       zone:toString())))
   end
   return rows_reply("dns_list", result)
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- The lookup request line as pdns 4.7.3 writes it (RemoteBackend::lookup, remotebackend.cc:
+-- json11's dump, keys in byte order, separators ": " and ", "; names are DNSName::toString
+-- forms, escaped to printable ASCII). Strings are taken only without a backslash (a JSON
+-- escape), control or non-ASCII byte: those lines, rare, go through Python's JSON reader.
+local S = '"([^"\\%c\128-\255]*)"'
+local LOOKUP = '^{"method": "lookup", "parameters": {"local": ' .. S .. ', "qname": ' .. S
+  .. ', "qtype": ' .. S .. ', "real%-remote": ' .. S .. ', "remote": ' .. S
+  .. ', "zone%-id": (%-?%d+)}}$'
+
+-- A request line: the reply line; false for a line this does not take (Python answers it, and no
+-- hook has run); nil, reason, qname when the lookup fails (Python answers with a failing row).
+local function answer(line)
+  local local_address, qname, qtype, real_remote, remote, id_text = match(line, LOOKUP)
+  if not qname or find(id_text, "^%-?0%d") then return false end -- JSON has no leading zeros
+  -- the range lua2pipe.py's _parameter accepts for an int; "-0" + 0 is 0 (-0 on LuaJIT)
+  local id = tonumber(id_text) + 0
+  if id < -2147483648 or id >= 4294967296 then return false end
+  local reply, why = M.lookup(qtype, qname, id, remote, local_address, real_remote)
+  if reply then return reply end
+  if find(why, "^malformed request: ") then return false end -- a bad qname: no hook ran
+  return nil, why, qname
+end
+M.answer = answer
+
+-- M.answer under --max-memory, as dispatch.lua's answer_capped for the pipe: the heap is left
+-- under the cap's soft limit after every answer; when live data alone is over it, the lookup
+-- fails and the fourth value asks Python for a fresh Lua state.
+function M.answer_capped(line)
+  local ok, reply, why, qname = pcall(answer, line)
+  local full = reply ~= false and heap_full()
+  if ok and not full then
+    if reply ~= nil then return reply end -- text or false, alone: lupa turns several into a tuple
+    return reply, why, qname
+  end
+  if ok then
+    why = format("Lua heap over --max-memory after a full collection (%d KB live)",
+      floor(collectgarbage("count")))
+  else
+    why = "dns_lookup result could not be read: " .. (type(reply) == "string" and reply or "error")
+    qname = match(line, '"qname": "([^"]*)"')
+  end
+  if full then why = why .. ": restarting with a fresh Lua state" end
+  return nil, why, qname, full
 end
 
 return M

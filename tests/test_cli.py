@@ -56,9 +56,13 @@ def test_check_usable_script():
     assert "dns_dnssec: true" in out
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("capability"))
-    assert "native lua2" in header and "pipe + lua2pipe" in header
+    assert "native lua2" in header and "pipe + lua2pipe" in header and "remote + lua2pipe" in header
     dnssec = next(line for line in lines if line.startswith("DNSSEC"))
     assert dnssec.split()[1] == "yes" and "no (pdns never asks" in dnssec
+    assert dnssec.endswith("yes (remote-dnssec=yes)")
+    assert next(line for line in lines if line.startswith("Primary")).endswith("yes, with notifies")
+    assert f"remote-connection-string=pipe:command={LAUNCHER} {HOOKS},timeout=0" in lines
+    assert "launch=remote" in lines and "remote-dnssec=yes" in lines
     assert next(line for line in lines if line.startswith("Zone caching")).split()[2] == "yes"
     assert "warning: dns_dnssec is true, but DNSSEC does not work through the pipe backend" in out
     assert "pdnsutil backend-cmd pipe 'keys ZONE'" in out
@@ -81,8 +85,8 @@ def test_check_minimal_script(tmp_path):
     lines = out.splitlines()
     assert "hooks: dns_lookup" in lines
     assert "backend-cmd functions: stats" in lines
-    assert next(line for line in lines if line.startswith("Search")).startswith(
-        "Search              no (needs dns_get_all_domains)"
+    assert re.match(
+        r"Search +no \(needs dns_get_all_domains\)", next(line for line in lines if line.startswith("Search"))
     )
     assert "warning: no dns_list: AXFR of the script's zones fails" in lines
     assert any("stats() shadows lua2pipe's command 'stats'" in line for line in lines)

@@ -212,3 +212,69 @@ def test_idle_never_exits_and_eof_exits_cleanly():
             remote.readline(0.5)
         assert remote.process.poll() is None
         assert remote.close() == 0
+
+
+# -- one crossing per lookup: lua/remote.lua reads a lookup line in pdns's own form
+
+
+def compact(line: str) -> str:
+    """The same request in another JSON form, which lua/remote.lua hands to Python's reader."""
+    return json.dumps(json.loads(line), separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        lookup("www.example.com."),
+        lookup("www.example.com.", "AAAA", packet=PACKET),
+        lookup("ctx.example.com.", packet=PACKET),
+        lookup("nope.example.com.", zone_id=-1),
+        lookup("raise.example.com."),  # the hook fails: a failing row
+        lookup("A\\032b.example.com."),  # a JSON escape: Python's reader
+        lookup("www.example.com.", zone_id=4294967295),
+        lookup("www.example.com.", zone_id=4294967296),  # out of range: malformed
+        lookup("a..b."),  # no such name: malformed
+        request("lookup", qname="www.example.com.", qtype="A", **{"zone-id": 7}),  # no addresses
+    ],
+    ids=lambda line: line[40:100],
+)
+def test_a_lookup_is_answered_alike_in_pdns_form_and_any_other(line):
+    with Remote() as remote:
+        assert remote.call(line) == remote.call(compact(line))
+        assert remote.close() == 0
+
+
+@pytest.mark.parametrize("form", [str, compact], ids=["pdns form", "other form"])
+def test_memory_cap_leak_gets_one_failure_and_a_fresh_state(form):
+    # the pipe's after-answer heap check (test_robustness.py), in both reading paths
+    with Remote(HOSTILE, "--max-memory", "8") as remote:
+        total = 9000
+        remote.send_in_background((form(lookup("leak.example.org.", zone_id=1)) + "\n") * total)
+        replies = [json.loads(remote.readline()) for _ in range(total)]
+        failures = [reply for reply in replies if reply["result"][0]["content"] == ""]
+        assert len(failures) == 1, failures[:3]
+        assert "restarting with a fresh Lua state" in failures[0]["log"][0]
+        assert remote.call(lookup("after.example.org.", zone_id=1))["result"][0]["content"].startswith(
+            '"after'
+        )
+        assert 'event="Lua heap full"' in remote.stderr_text(0.1)
+
+
+def test_memory_cap_fails_the_lookup_and_keeps_the_state():
+    with Remote(HOSTILE, "--max-memory", "32", "--max-query-ms", "0") as remote:
+        reply = remote.call(lookup("hog.example.org.", zone_id=1))
+        assert reply["result"][0]["content"] == "" and "not enough memory" in reply["log"][0]
+        assert remote.call(lookup("after.example.org.", zone_id=1))["result"][0]["content"].startswith(
+            '"after'
+        )
+
+
+def test_a_first_load_that_never_ends_exits_while_pdns_waits():
+    # With timeout=0 in the connection string pdns would wait for ever: the load is bounded
+    # like a fresh state's, never below 2000 ms, and pdns recovers from an exit while it waits.
+    with Remote(SCRIPTS / "endless_init.lua", "--max-query-ms", "300") as remote:
+        started = time.monotonic()
+        remote.send(lookup("www.example.com.") + "\n")
+        assert remote.wait(timeout=10.0) == 1
+        # (its log line is given up after 0.5 s when the machine is too busy to write it)
+        assert 1.9 < time.monotonic() - started < 8.0
