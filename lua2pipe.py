@@ -148,52 +148,6 @@ class Log:
 # The Lua state: one runtime, the AuthLua4 environment, the script, and the hook dispatcher.
 
 
-#: Runs each __gc metamethod the script sets in a pcall and logs its error. Unguarded, a raising
-#: finalizer breaks serving on PUC Lua, which raises finalizer errors at whatever allocation ran
-#: the collector (measured with 3,000 raising finalizers): 5.3 aborts ("PANIC: unprotected error
-#: in call to Lua API (error in __gc metamethod ...)", exit 134) when that allocation is one of
-#: lupa's unprotected API calls; on 5.2 and 5.3 every later question fails while finalizers are
-#: pending, on 5.1 (newproxy) the question that collects. LuaJIT prints "ERROR in finalizer" on
-#: stderr itself and 5.4 drops the error silently; guarded, every runtime logs it the same way.
-#: Covered: setmetatable and debug.setmetatable with a __gc function, and newproxy(true) whose
-#: metatable gets a __gc; a __gc assigned into a metatable already set is not.
-_GUARD_FINALIZERS = b"""
-return function(G, failed)
-  local pcall, rawget, rawset, tostring, type = pcall, rawget, rawset, tostring, type
-  local set, debug_set, newproxy = setmetatable, debug.setmetatable, newproxy
-  local guards = set({}, { __mode = "k" })  -- guarding function -> the script's own
-  local function guard(finalizer)
-    local function guarded(object)
-      local ok, why = pcall(finalizer, object)
-      if not ok then
-        local shown, text = pcall(tostring, why)
-        pcall(failed, shown and type(text) == "string" and text or "(an error object)")
-      end
-    end
-    guards[guarded] = finalizer
-    return guarded
-  end
-  local function guard_metatable(mt)
-    local finalizer = type(mt) == "table" and rawget(mt, "__gc")
-    if type(finalizer) == "function" and not guards[finalizer] then rawset(mt, "__gc", guard(finalizer)) end
-    return mt
-  end
-  G.setmetatable = function(t, mt) return set(t, guard_metatable(mt)) end
-  debug.setmetatable = function(v, mt) return debug_set(v, guard_metatable(mt)) end
-  if newproxy then
-    local guarding = { __newindex = function(mt, key, value)
-      rawset(mt, key, key == "__gc" and type(value) == "function" and guard(value) or value)
-    end }
-    G.newproxy = function(meta)
-      local proxy = newproxy(meta)
-      if meta == true then set(getmetatable(proxy), guarding) end
-      return proxy
-    end
-  end
-end
-"""
-
-
 def _deny_attribute(_obj: Any, _name: Any, _is_setting: bool) -> Any:
     # Lua holds the Python callbacks of the host table; without this filter a script could walk
     # a callback's attributes (__globals__ ...) back into Python.
@@ -256,9 +210,7 @@ class Script:
         # Before the script runs, so the dispatcher holds the standard library as it was: a script
         # may assign over table, string or load without breaking lua2pipe.
         self.dispatch = self._chunk("dispatch.lua")(environment, lua_globals, before_script)
-        # named "=...", as lua2pipe's own Lua files are, so CMD never takes the wrappers for the script's
-        guard = self._load_chunk(_GUARD_FINALIZERS, b"=finalizer_guard")()
-        guard(lua_globals, self._lua_finalizer_failed)
+        environment.guard_finalizers(lua_globals, self._lua_finalizer_failed)
         try:
             with open(path, "rb") as script_file:
                 source = script_file.read()

@@ -19,7 +19,7 @@ local abi = 5 -- the pipe ABI pdns asked for in HELO; see M.set_abi
 
 local DNSName, QType, number_text = env.DNSName, env.QType, env.number_text
 local to_integer, wrap_integer, bounded_cache = env.to_integer, env.wrap_integer, env.bounded_cache
-local parse_name, is_name = DNSName.parse, DNSName.is
+local parse_name, is_name, name_wire = DNSName.parse, DNSName.is, DNSName.wire
 local new_qtype, is_qtype, qtype_code, qtype_name =
   QType.new, QType.is, QType.code_of, QType.name_of
 
@@ -132,9 +132,12 @@ local TXT = 16
 
 local SCALAR = { string = true, number = true, boolean = true }
 
--- The environment's objects are tables; those two are the only tables a row value may be.
+-- The environment's objects (userdata; tables on Lua 5.2+): those two are the only ones a row
+-- value may be.
+local OBJECT_KIND = env.OBJECT_KIND
+
 local function is_row_value(value, kind)
-  return SCALAR[kind] or (kind == "table" and (is_name(value) or is_qtype(value)))
+  return SCALAR[kind] or (kind == OBJECT_KIND and (is_name(value) or is_qtype(value)))
 end
 
 local function describe(value)
@@ -208,7 +211,7 @@ end
 -- wire), so newDN gives such a name, and native lua2 serves a malformed packet with it. The empty
 -- name (makeRelative outside the zone) is the root natively.
 local function row_name_text(name)
-  local wire = name._wire
+  local wire = name_wire(name)
   if wire == "" then
     return "."
   elseif #wire > 255 then

@@ -22,17 +22,10 @@ This chunk returns a module table M:
   but without a file:line prefix (lua2pipe calls it, not a script).
 
 Known differences from native pdns (a script can see these):
-  * Objects are Lua tables with metatables, not userdata: type(x) is "table",
-    and VM error messages say "table" where native says "userdata" ("attempt
-    to compare two table values", "attempt to concatenate ... (a table
-    value)"). Conversion errors raised by this module do say "userdata".
-  * Every object shares one metatable per type; native pushes a fresh
-    metatable with each value. getmetatable(a) == getmetatable(b) here.
-  * Internal state lives in fields whose names start with "_" (dn._wire, ...);
-    native gives nil for any unknown field. Scripts must not use them.
-  * #obj gives 0 (an object is a table with no array part and no __len); native raises.
-  * tostring() of a cas, NetmaskGroup or DNSRecord gives "table: 0x...";
-    native gives "userdata: 0x...".
+  * Objects are userdata with a metatable each (on LuaJIT and 5.1; tables whose metatable is
+    themselves on Lua 5.2+, which has no newproxy), but that metatable also holds the object's
+    state (_wire, _code, ...) and its __index is the type's methods table (native: a function,
+    and a __gc). See "Objects" below.
   * pdnsrandom uses a seeded 48-bit LCG (host.random_seed), not a CSPRNG, and
     does not touch math.random's state.
   * IPv6 scopes: "%name" is kept verbatim and only accepted on link-local
@@ -69,8 +62,9 @@ local reverse, match, gmatch = string.reverse, string.match, string.gmatch
 local concat = table.concat
 local floor = math.floor
 local unpack = table.unpack or unpack
-local select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset =
-  select, type, tostring, tonumber, getmetatable, setmetatable, error, pairs, pcall, rawset
+local select, type, tostring, tonumber, getmetatable, error, pairs, pcall, rawget, rawequal =
+  select, type, tostring, tonumber, getmetatable, error, pairs, pcall, rawget, rawequal
+local setmetatable, rawset, debug = setmetatable, rawset, debug
 local next = next -- walks a script's table as native's lua_next does (no __pairs)
 
 local TWO16 = 65536
@@ -197,19 +191,48 @@ CXX.masks = masks("7", CXX.string)
 CXX.optional_masks = "N5boost8optionalI" .. masks("9", CXX.string) .. "EE"
 CXX.cas_item = "N5boost7variantI" .. CXX.string .. "J12ComboAddress" .. masks("A", "S6_") .. "EEE"
 
--- Metatables of all our object types, so errors can call them "userdata".
-local OBJECT_TYPES = {}
+---------------------------------------------------------------------------
+-- Objects. LuaContext pushes every C++ value as a full userdata holding a copy, with a fresh
+-- metatable per push (ext/luawrapper/include/LuaContext.hpp, Pusher<T>), so type() says
+-- "userdata", `#`, `..`, `<`, pairs and rawget fail on it as on any userdata, and tostring without
+-- a __tostring prints "userdata: 0x...". Ours are userdata too, each with its own metatable, and
+-- that metatable is also the object's state: the fields native keeps in C++ (`_wire`, `_code`,
+-- ...) sit next to the metamethods. A userdata has no other slot Lua can fill cheaply: a
+-- weak-keyed side table costs about 1.5 us per object on LuaJIT (its collector walks weak tables
+-- with userdata keys) and a userdata environment (debug.setfenv) 0.7 us; this costs 0.1 us.
+--
+-- The userdata itself: newproxy() on LuaJIT and 5.1 (pdns 4.7.3 links LuaJIT). Lua 5.2 removed
+-- newproxy and makes a full userdata only in C. lupa does push each Python object as a fresh
+-- userdata, but it forgets that object only in its own __gc, which replacing the metatable
+-- removes: measured on 5.3, 600,000 such objects left 333,000 entries in lupa's reference table
+-- even with a __gc handing each back to lupa. So on 5.2+ an object stays a table whose metatable
+-- is itself (README "Known differences").
+---------------------------------------------------------------------------
 
-local function lua_type_name(v)
-  local t = type(v)
-  if t == "table" and OBJECT_TYPES[getmetatable(v)] then
-    return "userdata"
+local new_userdata -- new_userdata(mt): a fresh object whose metatable is mt (or none)
+local OBJECT_KIND -- what type() says of an object
+if newproxy then
+  local newproxy, set_metatable = newproxy, debug.setmetatable
+  OBJECT_KIND = "userdata"
+  new_userdata = function(mt)
+    local ud = newproxy()
+    set_metatable(ud, mt)
+    return ud
   end
-  return t
+else
+  OBJECT_KIND = "table"
+  new_userdata = function(mt)
+    return setmetatable(mt or {}, mt)
+  end
 end
+M.OBJECT_KIND = OBJECT_KIND
 
 local function conversion_error(value, cxx)
-  return "Unable to convert parameter from " .. lua_type_name(value) .. " to " .. cxx
+  local kind = type(value)
+  if kind == "table" and rawequal(getmetatable(value), value) then
+    kind = "userdata" -- one of our objects on Lua 5.2+, as LuaContext would name it
+  end
+  return "Unable to convert parameter from " .. kind .. " to " .. cxx
 end
 
 -- An integer the way LuaContext's integral Reader reads one (ext/luawrapper/include/LuaContext.hpp:
@@ -297,10 +320,16 @@ ARG.optional_int = optional(ARG.int, CXX.int)
 ARG.optional_uint = optional(ARG.uint, CXX.uint)
 ARG.optional_uint16 = optional(ARG.uint16, CXX.uint16)
 
-local function object_reader(mt, cxx)
+-- One of our objects of the type `typeid`: its state (see "Objects" below), or nil and the C++
+-- type name. LuaContext checks the userdata's own metatable, so a foreign userdata never passes
+-- (nor does a metatable's __metatable field stand in for ours).
+local function object_reader(typeid, cxx)
   return function(v)
-    if getmetatable(v) == mt then
-      return v
+    if type(v) == OBJECT_KIND then
+      local state = getmetatable(v)
+      if type(state) == "table" and rawget(state, "_typeid") == typeid then
+        return state
+      end
     end
     return nil, cxx
   end
@@ -309,7 +338,7 @@ end
 -- vector<pair<unsigned int, string>>: a table whose keys read as unsigned
 -- ints and whose values read as strings. One bad entry fails the whole table.
 function ARG.masks(v)
-  if type(v) ~= "table" or OBJECT_TYPES[getmetatable(v)] then
+  if type(v) ~= "table" then
     return nil, CXX.masks
   end
   local list, n = {}, 0
@@ -413,53 +442,55 @@ local function bind(impl, min, ...)
   end
 end
 
--- Registered equality, per metatable (DNSName, QType, Netmask, DRR).
-local EQ = {}
-local CXX_OF = {}
+-- Per type id: name, C++ name and registered equality. A type id is a userdata without metatable,
+-- like native's _typeid (a light userdata: the C++ type_info).
+local TYPES = {}
 
--- Every metatable shares this one __eq, as LuaContext's do: so Lua 5.1,
--- LuaJIT and 5.2 (which need the same handler on both sides) call it for any
--- two of our objects. Like native it dispatches on the RIGHT operand's type:
--- no registered equality means false; a different left type raises.
-local function shared_eq(a, b)
-  local mt = getmetatable(b)
-  if not OBJECT_TYPES[getmetatable(a)] or not OBJECT_TYPES[mt] then
-    return false -- Lua 5.3+ also calls __eq for a plain table operand
+local function new_type(name, eq_fn)
+  local typeid = new_userdata(nil)
+  TYPES[typeid] = { name = name, cxx = CXX[name], eq = eq_fn }
+  return typeid
+end
+
+-- The type record and state of one of our objects, or nothing.
+local function object_type(v)
+  if type(v) == OBJECT_KIND then
+    local state = getmetatable(v)
+    if type(state) == "table" then
+      return TYPES[rawget(state, "_typeid")], state
+    end
   end
-  local eq = EQ[mt]
+end
+
+-- Every metatable shares this one __eq, as LuaContext's do: so Lua 5.1, LuaJIT and 5.2 (which
+-- need the same handler on both sides) call it for any two of our objects, and native installs it
+-- as the global e5ddced079fc405aa4937b386ca387d2 too. Like native it dispatches on the RIGHT
+-- operand's type: no registered equality means false; a different left type raises.
+local function shared_eq(a, b)
+  local left, a_state = object_type(a)
+  local right, b_state = object_type(b)
+  if left == nil or right == nil then
+    return false -- Lua 5.3+ also calls __eq when only one userdata has it
+  end
+  local eq = right.eq
   if eq == nil then
     return false
   end
-  if getmetatable(a) ~= mt then
-    error(conversion_error(a, CXX_OF[mt]), 2)
+  if left ~= right then
+    error(conversion_error(a, right.cxx), 2)
   end
-  return eq(a, b)
+  return eq(a_state, b_state)
 end
 
 local function read_only(self, key)
-  error(
-    format(
-      "Unable to set field '%s' of a %s object",
-      tostring(key),
-      OBJECT_TYPES[getmetatable(self)]
-    ),
-    2
-  )
+  error(format("Unable to set field '%s' of a %s object", tostring(key), object_type(self).name), 2)
 end
 
--- A metatable whose __index is a separate methods table: keeping them apart
--- is what makes `a:__lt(b)` a method while `a < b` still raises.
-local function new_type(name, methods, tostring_fn, eq_fn)
-  local mt = {
-    __index = methods,
-    __newindex = read_only,
-    __eq = shared_eq,
-    __tostring = tostring_fn,
-  }
-  OBJECT_TYPES[mt] = name
-  CXX_OF[mt] = CXX[name]
-  EQ[mt] = eq_fn
-  return mt
+-- A __tostring that hands the object's state to fn.
+local function state_tostring(fn)
+  return function(self)
+    return fn(getmetatable(self))
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -469,12 +500,20 @@ end
 ---------------------------------------------------------------------------
 
 local DNSName_methods = {}
-local DNSName_mt -- created below, once the methods exist
+local DNSName_id = new_type("DNSName") -- its equality is registered with the methods
+local name_tostring -- the __tostring, defined with the methods
 
 local ROOT_WIRE = "\0"
 
 local function new_name(wire)
-  return setmetatable({ _wire = wire }, DNSName_mt)
+  return new_userdata({
+    __index = DNSName_methods,
+    __newindex = read_only,
+    __tostring = name_tostring,
+    __eq = shared_eq,
+    _typeid = DNSName_id,
+    _wire = wire,
+  })
 end
 
 -- The fast path of DNSName(const char*, size_t): no backslash anywhere.
@@ -826,16 +865,16 @@ end
 
 local name_text = DNSName_methods.toString -- before the methods are bound for scripts
 
-local function name_tostring(self) -- tostring(name): the cached text, or the error raised
-  local text, err = name_text(self)
+function name_tostring(self) -- tostring(name): the cached text, or the error raised
+  local text, err = name_text(getmetatable(self))
   if not text then
     error(err, 2)
   end
   return text
 end
 
-DNSName_mt = new_type("DNSName", DNSName_methods, name_tostring, names_equal)
-ARG.DNSName = object_reader(DNSName_mt, CXX.DNSName)
+TYPES[DNSName_id].eq = names_equal
+ARG.DNSName = object_reader(DNSName_id, CXX.DNSName)
 
 -- Bind the methods for scripts (self is parameter 1, as in LuaContext).
 do
@@ -878,7 +917,11 @@ M.DNSName = {
     return name
   end,
   is = function(v)
-    return getmetatable(v) == DNSName_mt
+    return ARG.DNSName(v) ~= nil
+  end,
+  -- the wire form of a DNSName (for dispatch.lua's rows)
+  wire = function(name)
+    return getmetatable(name)._wire
   end,
 }
 
@@ -971,15 +1014,23 @@ end
 
 local QType_methods = {}
 
-local QType_mt = new_type("QType", QType_methods, function(self)
-  return qtype_name_of(self._code)
-end, function(a, b)
+local QType_id = new_type("QType", function(a, b)
   return a._code == b._code
 end)
-ARG.QType = object_reader(QType_mt, CXX.QType)
+ARG.QType = object_reader(QType_id, CXX.QType)
+local qtype_tostring = state_tostring(function(self)
+  return qtype_name_of(self._code)
+end)
 
 local function make_qtype(code)
-  return setmetatable({ _code = code }, QType_mt)
+  return new_userdata({
+    __index = QType_methods,
+    __newindex = read_only,
+    __tostring = qtype_tostring,
+    __eq = shared_eq,
+    _typeid = QType_id,
+    _code = code,
+  })
 end
 
 local function new_qtype(text)
@@ -996,7 +1047,7 @@ end, 1, ARG.QType)
 M.QType = {
   new = new_qtype,
   is = function(v)
-    return getmetatable(v) == QType_mt
+    return ARG.QType(v) ~= nil
   end,
   code_of = qtype_code_of,
   name_of = qtype_name_of,
@@ -1009,10 +1060,27 @@ M.QType = {
 ---------------------------------------------------------------------------
 
 local CA_methods = {}
-local CA_mt
+local CA_id = new_type("ComboAddress")
+local ca_tostring -- the __tostring, defined with the methods
+
+-- The state of an address; the parsers return states, which new_userdata turns into objects for
+-- scripts (a Netmask keeps its network as a state).
+local function ca_state(family, addr, port, scope)
+  return {
+    __index = CA_methods,
+    __newindex = read_only,
+    __tostring = ca_tostring,
+    __eq = shared_eq,
+    _typeid = CA_id,
+    _family = family,
+    _addr = addr,
+    _port = port or 0,
+    _scope = scope,
+  }
+end
 
 local function new_ca(family, addr, port, scope)
-  return setmetatable({ _family = family, _addr = addr, _port = port or 0, _scope = scope }, CA_mt)
+  return new_userdata(ca_state(family, addr, port, scope))
 end
 
 -- Parses a number the way strtoul(s, &end, 0) does from a digit at `pos`:
@@ -1291,12 +1359,12 @@ local function parse_ca(text)
   local s = cstr(text)
   local addr, port = parse_ipv4_sockaddr(s)
   if addr then
-    return new_ca(4, addr, port)
+    return ca_state(4, addr, port)
   end
   local scope
   addr, port, scope = parse_ipv6_sockaddr(s)
   if addr then
-    return new_ca(6, addr, port, scope)
+    return ca_state(6, addr, port, scope)
   end
   return nil, "Unable to convert presentation address '" .. text .. "'"
 end
@@ -1447,10 +1515,10 @@ function CA_methods.equal(self, other)
   return addresses_equal(self, other)
 end
 
-CA_mt = new_type("ComboAddress", CA_methods, function(self)
+ca_tostring = state_tostring(function(self)
   return ca_to_text(self, true)
-end, nil)
-ARG.ComboAddress = object_reader(CA_mt, CXX.ComboAddress)
+end)
+ARG.ComboAddress = object_reader(CA_id, CXX.ComboAddress)
 
 do
   local ca = ARG.ComboAddress
@@ -1485,7 +1553,17 @@ end
 ---------------------------------------------------------------------------
 
 local CAS_methods = {}
-local CAS_mt = new_type("cas", CAS_methods, nil, nil)
+local CAS_id = new_type("cas")
+
+local function new_cas()
+  return new_userdata({
+    __index = CAS_methods,
+    __newindex = read_only,
+    __eq = shared_eq,
+    _typeid = CAS_id,
+    _set = {},
+  })
+end
 
 local function cas_key(ca)
   return ca._family .. ca._addr
@@ -1498,8 +1576,9 @@ local function read_cas_item(v)
   if s then
     return { s }
   end
-  if getmetatable(v) == CA_mt then
-    return v
+  local ca = ARG.ComboAddress(v)
+  if ca then
+    return ca
   end
   local list = ARG.masks(v)
   if list then
@@ -1510,7 +1589,7 @@ end
 
 CAS_methods.add = bind(function(self, item)
   local set = self._set
-  if getmetatable(item) == CA_mt then
+  if item._typeid == CA_id then
     set[cas_key(item)] = true
     return
   end
@@ -1521,11 +1600,11 @@ CAS_methods.add = bind(function(self, item)
     end
     set[cas_key(ca)] = true
   end
-end, 2, object_reader(CAS_mt, CXX.cas), read_cas_item)
+end, 2, object_reader(CAS_id, CXX.cas), read_cas_item)
 
 CAS_methods.check = bind(function(self, ca)
   return self._set[cas_key(ca)] == true
-end, 2, object_reader(CAS_mt, CXX.cas), ARG.ComboAddress)
+end, 2, object_reader(CAS_id, CXX.cas), ARG.ComboAddress)
 
 ---------------------------------------------------------------------------
 -- Netmask (pdns/iputils.hh Netmask). State: _network (a ComboAddress, host bits zeroed), _bits
@@ -1533,17 +1612,21 @@ end, 2, object_reader(CAS_mt, CXX.cas), ARG.ComboAddress)
 ---------------------------------------------------------------------------
 
 local Netmask_methods = {}
-local Netmask_mt
+local Netmask_id = new_type("Netmask", function(a, b)
+  local x, y = a._network, b._network
+  return a._bits == b._bits and x._family == y._family and x._port == y._port and x._addr == y._addr
+end)
+local netmask_tostring -- the __tostring, defined with the methods
 
 local function netmask_address(s)
   local addr = inet_pton4(cstr(s))
   if addr then
-    return new_ca(4, addr, 0)
+    return ca_state(4, addr, 0)
   end
   local port, scope
   addr, port, scope = parse_ipv6_sockaddr(cstr(s))
   if addr then
-    return new_ca(6, addr, port, scope)
+    return ca_state(6, addr, port, scope)
   end
   return nil, "Unable to convert '" .. s .. "' to a netmask"
 end
@@ -1588,13 +1671,22 @@ end
 
 local function mask_address(ca, bits)
   if bits < #ca._addr * 8 then
-    return new_ca(ca._family, truncate_bytes(ca._addr, bits), ca._port, ca._scope)
+    return ca_state(ca._family, truncate_bytes(ca._addr, bits), ca._port, ca._scope)
   end
   return ca
 end
 
-local function new_netmask(network, bits)
-  return setmetatable({ _network = mask_address(network, bits), _bits = bits }, Netmask_mt)
+-- A netmask's state (a NetmaskGroup keeps states; newNetmask turns one into an object).
+local function netmask_state(network, bits)
+  return {
+    __index = Netmask_methods,
+    __newindex = read_only,
+    __tostring = netmask_tostring,
+    __eq = shared_eq,
+    _typeid = Netmask_id,
+    _network = mask_address(network, bits),
+    _bits = bits,
+  }
 end
 
 local function parse_netmask(text)
@@ -1611,7 +1703,7 @@ local function parse_netmask(text)
       return nil, err
     end
   end
-  return new_netmask(network, bits)
+  return netmask_state(network, bits)
 end
 
 local function netmask_matches(nm, ca)
@@ -1659,13 +1751,10 @@ function Netmask_methods.match(self, text)
   return netmask_matches(self, ca)
 end
 
-Netmask_mt = new_type("Netmask", Netmask_methods, netmask_to_text, function(a, b)
-  local x, y = a._network, b._network
-  return a._bits == b._bits and x._family == y._family and x._port == y._port and x._addr == y._addr
-end)
+netmask_tostring = state_tostring(netmask_to_text)
 
 do
-  local nm = object_reader(Netmask_mt, CXX.Netmask)
+  local nm = object_reader(Netmask_id, CXX.Netmask)
   for _, name in ipairs({ "toString", "getBits", "isIPv4", "isIPv6", "empty", "getNetwork" }) do
     Netmask_methods[name] = bind(Netmask_methods[name], 1, nm)
   end
@@ -1682,7 +1771,7 @@ end
 ---------------------------------------------------------------------------
 
 local NMG_methods = {}
-local NMG_mt = new_type("NetmaskGroup", NMG_methods, nil, nil)
+local NMG_id = new_type("NetmaskGroup")
 
 local function nmg_add(nmg, text)
   local positive = true
@@ -1721,7 +1810,7 @@ local function nmg_match(nmg, ca)
 end
 
 do
-  local nmg = object_reader(NMG_mt, CXX.NetmaskGroup)
+  local nmg = object_reader(NMG_id, CXX.NetmaskGroup)
   NMG_methods.addMask = bind(function(self, text)
     local ok, err = nmg_add(self, text)
     if not ok then
@@ -1741,14 +1830,20 @@ local function read_optional_masks(v)
 end
 
 local function new_nmg(list)
-  local nmg = setmetatable({ _masks = {} }, NMG_mt)
+  local nmg = {
+    __index = NMG_methods,
+    __newindex = read_only,
+    __eq = shared_eq,
+    _typeid = NMG_id,
+    _masks = {},
+  }
   if list then
     local ok, err = nmg_add_list(nmg, list)
     if ok == nil and err then
       return nil, err
     end
   end
-  return nmg
+  return new_userdata(nmg)
 end
 
 ---------------------------------------------------------------------------
@@ -1757,7 +1852,8 @@ end
 ---------------------------------------------------------------------------
 
 local DRR_methods = {}
-local DRR_mt
+local DRR_id = new_type("DNSResourceRecord") -- its equality is registered with the methods
+local drr_tostring -- the __tostring, defined with the methods
 
 local T_NS, T_CNAME, T_PTR, T_MX, T_SRV, T_DNAME = 2, 5, 12, 15, 33, 39
 local NAME_CONTENT = { [T_NS] = true, [T_CNAME] = true, [T_PTR] = true, [T_DNAME] = true }
@@ -1801,14 +1897,19 @@ local function drr_zone_content(self)
 end
 
 local function new_drr(qname_wire, qtype_code, ttl, content, domain_id, auth)
-  return setmetatable({
+  return new_userdata({
+    __index = DRR_methods,
+    __newindex = read_only,
+    __tostring = drr_tostring,
+    __eq = shared_eq,
+    _typeid = DRR_id,
     _qname = qname_wire,
     _qtype = qtype_code,
     _ttl = ttl,
     _content = drr_content(qtype_code, content),
     _domain_id = domain_id or -1,
     _auth = auth,
-  }, DRR_mt)
+  })
 end
 
 local function drr_equal(a, b)
@@ -1829,10 +1930,11 @@ local function drr_less(a, b)
   return false
 end
 
-DRR_mt = new_type("DNSResourceRecord", DRR_methods, drr_zone_content, drr_equal)
+TYPES[DRR_id].eq = drr_equal
+drr_tostring = state_tostring(drr_zone_content)
 
 do
-  local drr = object_reader(DRR_mt, CXX.DNSResourceRecord)
+  local drr = object_reader(DRR_id, CXX.DNSResourceRecord)
   local getters = {
     toString = drr_zone_content,
     qname = function(self)
@@ -1885,7 +1987,7 @@ end
 ---------------------------------------------------------------------------
 
 local DR_methods = {}
-local DR_mt
+local DR_id = new_type("DNSRecord")
 
 local function parse_record_content(code, content)
   local parse = host.parse_content
@@ -1926,50 +2028,38 @@ local DR_writers = {
   name = {
     ARG.DNSName,
     function(self, v)
-      rawset(self, "_name", v._wire)
+      self._name = v._wire
     end,
   },
   type = {
     ARG.uint16,
     function(self, v)
-      rawset(self, "_type", v)
+      self._type = v
     end,
   },
   ttl = {
     ARG.uint,
     function(self, v)
-      rawset(self, "_ttl", v)
+      self._ttl = v
     end,
   },
   place = {
     ARG.int,
     function(self, v)
-      rawset(self, "_place", v)
+      self._place = v
     end,
   },
 }
 
-local function new_dr(name, type_text, ttl, content, place)
-  local code = qtype_code_of(type_text)
-  local parsed, err = parse_record_content(code, content)
-  if not parsed then
-    return nil, err
-  end
-  return setmetatable(
-    { _name = name._wire, _type = code, _ttl = ttl, _content = parsed, _place = place },
-    DR_mt
-  )
-end
-
-DR_mt = new_type("DNSRecord", DR_methods, nil, nil)
-DR_mt.__index = function(self, key)
+local function dr_index(self, key)
   local member = DR_members[key]
   if member then
-    return member(self)
+    return member(getmetatable(self))
   end
   return DR_methods[key]
 end
-DR_mt.__newindex = function(self, key, value)
+
+local function dr_newindex(self, key, value)
   local writer = DR_writers[key]
   if not writer then
     read_only(self, key)
@@ -1978,11 +2068,30 @@ DR_mt.__newindex = function(self, key, value)
   if converted == nil then
     error(conversion_error(value, cxx), 2)
   end
-  writer[2](self, converted)
+  writer[2](getmetatable(self), converted)
+end
+
+local function new_dr(name, type_text, ttl, content, place)
+  local code = qtype_code_of(type_text)
+  local parsed, err = parse_record_content(code, content)
+  if not parsed then
+    return nil, err
+  end
+  return new_userdata({
+    __index = dr_index,
+    __newindex = dr_newindex,
+    __eq = shared_eq,
+    _typeid = DR_id,
+    _name = name._wire,
+    _type = code,
+    _ttl = ttl,
+    _content = parsed,
+    _place = place,
+  })
 end
 
 do
-  local dr = object_reader(DR_mt, CXX.DNSRecord)
+  local dr = object_reader(DR_id, CXX.DNSRecord)
   DR_methods.getContent = bind(function(self)
     return self._content
   end, 1, dr)
@@ -2135,12 +2244,22 @@ end
 local GLOBALS = {
   newDN = bind(new_dn, 1, ARG.string),
   newQType = bind(new_qtype, 1, ARG.string),
-  newCA = bind(parse_ca, 1, ARG.string),
+  newCA = bind(function(text)
+    local ca, err = parse_ca(text)
+    if not ca then
+      return nil, err
+    end
+    return new_userdata(ca)
+  end, 1, ARG.string),
   newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.optional_uint16),
-  newCAS = bind(function()
-    return setmetatable({ _set = {} }, CAS_mt)
-  end, 0),
-  newNetmask = bind(parse_netmask, 1, ARG.string),
+  newCAS = bind(new_cas, 0),
+  newNetmask = bind(function(text)
+    local nm, err = parse_netmask(text)
+    if not nm then
+      return nil, err
+    end
+    return new_userdata(nm)
+  end, 1, ARG.string),
   newNMG = bind(new_nmg, 0, read_optional_masks),
   newDRR = bind(function(qname, qtype, ttl, content, domain_id, auth)
     local auth_flag = true
@@ -2170,6 +2289,65 @@ function M.install(host_callbacks, G)
   G.pdns = build_pdns_table()
   G.pdns_features = {}
   return G
+end
+
+---------------------------------------------------------------------------
+-- The finalizer guard. M.guard_finalizers(G, failed) wraps G.setmetatable, debug.setmetatable and
+-- newproxy for the script (lua2pipe calls it after dispatch.lua captured the originals; this file's
+-- objects carry no __gc).
+-- Runs each __gc metamethod the script sets in a pcall and logs its error. Unguarded, a raising
+-- finalizer breaks serving on PUC Lua, which raises finalizer errors at whatever allocation ran
+-- the collector (measured with 3,000 raising finalizers): 5.3 aborts ("PANIC: unprotected error
+-- in call to Lua API (error in __gc metamethod ...)", exit 134) when that allocation is one of
+-- lupa's unprotected API calls; on 5.2 and 5.3 every later question fails while finalizers are
+-- pending, on 5.1 (newproxy) the question that collects. LuaJIT prints "ERROR in finalizer" on
+-- stderr itself and 5.4 drops the error silently; guarded, every runtime logs it the same way.
+-- Covered: setmetatable and debug.setmetatable with a __gc function, and newproxy(true) whose
+-- metatable gets a __gc; a __gc assigned into a metatable already set is not.
+---------------------------------------------------------------------------
+
+function M.guard_finalizers(G, failed)
+  local set, debug_set, make_proxy = setmetatable, debug.setmetatable, newproxy
+  local guards = set({}, { __mode = "k" }) -- guarding function -> the script's own
+  local function guard(finalizer)
+    local function guarded(object)
+      local ok, why = pcall(finalizer, object)
+      if not ok then
+        local shown, text = pcall(tostring, why)
+        pcall(failed, shown and type(text) == "string" and text or "(an error object)")
+      end
+    end
+    guards[guarded] = finalizer
+    return guarded
+  end
+  local function guard_metatable(mt)
+    local finalizer = type(mt) == "table" and rawget(mt, "__gc")
+    if type(finalizer) == "function" and not guards[finalizer] then
+      rawset(mt, "__gc", guard(finalizer))
+    end
+    return mt
+  end
+  G.setmetatable = function(t, mt)
+    return set(t, guard_metatable(mt))
+  end
+  -- the debug table is shared with the script (and read-only to luacheck's standard globals)
+  debug.setmetatable = function(v, mt) -- luacheck: ignore 122
+    return debug_set(v, guard_metatable(mt))
+  end
+  if make_proxy then
+    local guarding = {
+      __newindex = function(mt, key, value)
+        rawset(mt, key, key == "__gc" and type(value) == "function" and guard(value) or value)
+      end,
+    }
+    G.newproxy = function(meta)
+      local proxy = make_proxy(meta)
+      if meta == true then
+        set(getmetatable(proxy), guarding)
+      end
+      return proxy
+    end
+  end
 end
 
 return M

@@ -57,8 +57,8 @@ def test_numbers_are_strings_and_numeric_strings_are_ints(env):
     assert env.ev("newDRR(newDN('a'), 'A', -5, '1.2.3.4'):ttl()") == 4294967291
 
 
-def test_objects_are_tables_with_methods_behind_index(env):
-    assert env.ev("type(newDN('a'))") == "table"  # native: "userdata" (documented difference)
+def test_objects_are_userdata_with_methods_behind_index(env):
+    assert env.ev("type(newDN('a'))") == "userdata"
     assert env.ev("newDN('a').nosuchfield") is None
     assert "attempt to call method 'foo'" in env.error("newDN('a'):foo()")
     assert "Unable to set field 'x'" in env.error("local n = newDN('a'); n.x = 1")

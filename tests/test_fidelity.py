@@ -95,12 +95,14 @@ def test_rows_are_rendered_as_native_reads_them(fidelity, case, line):
     ("case", "reason"),
     [
         ("key_true", "dns_lookup row 1: key true (boolean) is not a string"),
-        ("key_dnsname", "dns_lookup row 1: key k. (table) is not a string"),
+        ("key_dnsname", "dns_lookup row 1: key k. ({object}) is not a string"),
     ],
 )
 def test_a_row_key_that_is_not_a_string_fails_the_question(fidelity, case, reason):
-    # native reads a row as vector<pair<string, ...>>: such a key fails the whole result
-    assert ask(fidelity, f"{case}.example.org") == [f"LOG\t{reason}", "FAIL"]
+    # native reads a row as vector<pair<string, ...>>: such a key fails the whole result; a DNSName
+    # is a userdata where newproxy exists, a table on Lua 5.2+ (environment.lua, "Objects")
+    kind = "userdata" if fidelity.script.runtime_name in ("luajit", "5.1") else "table"
+    assert ask(fidelity, f"{case}.example.org") == [f"LOG\t{reason.format(object=kind)}", "FAIL"]
 
 
 @pytest.mark.parametrize(
