@@ -12,3 +12,4 @@ local lua2_script = {
 }
 files["examples"] = lua2_script
 files["bench/zone.lua"] = lua2_script
+files["bench/large_zone.lua"] = lua2_script

@@ -464,6 +464,9 @@ class Coprocess:
         script_path: str | None = None,
         script_options: dict[str, Any] | None = None,
     ) -> None:
+        # AXFR answers are streamed to output_fd only while serve() runs: answer() called on its
+        # own (tests, benchmarks) returns whole answers and writes nothing.
+        self.serving = False
         self.use_script(script, load_error)
         self.reader = LineReader(input_fd, pending)
         self.output_fd = output_fd
@@ -494,9 +497,22 @@ class Coprocess:
         if script is not None:
             dispatch = script.dispatch
             self.lua_answer = dispatch.answer_capped if script.max_memory_mb else dispatch.answer
+            dispatch.set_stream(self.stream if self.serving else None)
 
     def write(self, data: bytes) -> None:
         write_all(self.output_fd, data)
+
+    def stream(self, part: bytes) -> None:
+        """Writes the rows of an AXFR answer rendered so far (lua/dispatch.lua streams them, see
+        STREAM_ROWS), under the answer lock, as the rest of the answer is written: a runaway
+        answer from the watchdog comes between parts, never inside one. Each part restarts the
+        --max-query-ms clock, which so bounds the hook and the rendering of each part (a row whose
+        metamethod never returns is cut), not the time pdns takes to read a large zone."""
+        with self.answer_lock:
+            write_all(self.output_fd, part)
+            self.busy_since = time.monotonic()
+        if self.query_logging:
+            self._log_question(self.in_hand, result=part.decode("utf-8", "backslashreplace").splitlines())
 
     @property
     def resume_mode(self) -> str:
@@ -515,6 +531,9 @@ class Coprocess:
 
     def serve(self) -> int:
         """Answers questions until EOF, then runs dns_deinit. Returns the process exit code."""
+        self.serving = True
+        if self.script is not None:
+            self.script.dispatch.set_stream(self.stream)
         self.watchdog.start()  # before HELO too: a failed handshake also ends in dns_deinit
         if not self._begin():
             self._deinit()

@@ -171,6 +171,12 @@ class RecordingCoprocess(Coprocess):
         self.recorder.answer(data, banner=True)
         super().write(data)
 
+    def stream(self, part: bytes) -> None:
+        # the rows of an AXFR answer as they are streamed: the transcript's answer is the parts
+        # and the rest, in order, as pdns reads them
+        self.recorder.answer(part)
+        super().stream(part)
+
     def serve(self) -> int:
         status = super().serve()
         self.recorder.exit(status)

@@ -139,6 +139,11 @@ function M.lookup(qtype_text, qname_text, id, remote, local_address, real_remote
 end
 
 -- list: false (or true) from the hook is "no such zone": pdns fails the transfer, as native.
+-- The reply is rendered whole, unlike the pipe's AXFR answer (dispatch.lua, STREAM_ROWS), and so
+-- counts against --max-query-ms. pdns 4.7.3's PipeConnector::recv_message (modules/remotebackend/
+-- pipeconnector.cc) applies its timeout only while waiting for a line to start and then reads the
+-- rest without one, so a streamed line would suit pdns; a failure after rows were sent would have
+-- to end the line as `],"result":false,"log":[...]}` (json11 keeps a repeated key's last value).
 function M.list(zone_text, id)
   if not hooks.dns_list then return '{"result":false,"log":["dns_list missing - cannot do AXFR"]}\n' end
   local ok, zone = pcall(parse_name, zone_text)
