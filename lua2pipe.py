@@ -559,6 +559,10 @@ class Coprocess:
             return _cmd_answer(f"error: {reason}")
         return fail_answer(reason, is_zone_walk(self.in_hand.split(b"\t")))
 
+    def send_runaway_answer(self, reason: str) -> None:
+        """Writes :meth:`runaway_answer` to pdns (from the watchdog's thread)."""
+        write_all(self.output_fd, self.runaway_answer(reason))
+
     # -- the loop
 
     def serve(self) -> int:
@@ -785,7 +789,7 @@ class Watchdog:
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
         try:
-            write_all(coprocess.output_fd, coprocess.runaway_answer(reason))
+            coprocess.send_runaway_answer(reason)
         except OSError:
             os._exit(0)
         log_without_blocking(

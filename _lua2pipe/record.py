@@ -154,7 +154,8 @@ class RecordingCoprocess(Coprocess):
     """A :class:`Coprocess` (same arguments after ``recorder``) that records its session.
 
     Chosen once at start for ``--record``, so a coprocess that does not record runs the plain
-    class and pays nothing. Every answer goes to the recorder just before it goes to pdns.
+    class and pays nothing. Every answer goes to the recorder just before it goes to pdns, but
+    the watchdog's answer to a runaway hook just after.
     """
 
     def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
@@ -170,6 +171,16 @@ class RecordingCoprocess(Coprocess):
     def write(self, data: bytes) -> None:
         self.recorder.answer(data, banner=True)
         super().write(data)
+
+    def send_runaway_answer(self, reason: str) -> None:
+        # pdns first: the hook has used --max-query-ms of pdns's pipe-timeout already, and a slow
+        # disk must not use the rest. Then the file, before the watchdog re-executes lua2pipe
+        # (which loses the question kept in memory), even when pdns has gone away.
+        answer = self.runaway_answer(reason)
+        try:
+            write_all(self.output_fd, answer)
+        finally:
+            self.recorder.answer(answer)
 
     def serve(self) -> int:
         status = super().serve()
