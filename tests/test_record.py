@@ -6,6 +6,7 @@ sessions a real pdns_server drives (several coprocesses, one file each) and repl
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -156,6 +157,32 @@ def test_unwritable_file_changes_nothing(tmp_path: Path) -> None:
     assert broken.stdout == plain.stdout
     assert broken.returncode == 0
     assert b"cannot record the session" in broken.stderr
+
+
+def test_a_record_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created(tmp_path: Path) -> None:
+    # --record /dev/null used to create /dev/null.PID beside it, as for a name already taken
+    fifo, directory = tmp_path / "fifo", tmp_path / "directory"
+    os.mkfifo(fifo)
+    directory.mkdir()
+    stdin = session_bytes(SESSION[:4])
+    plain = run([str(ZONE)], stdin)
+    for path in (fifo, directory):
+        refused = run([str(ZONE), "--log-format", "json", "--record", str(path)], stdin)
+        (logged,) = [json.loads(line) for line in refused.stderr.splitlines()]
+        del logged["timestamp"]
+        assert (refused.returncode, refused.stdout, logged) == (
+            0,
+            plain.stdout,
+            {
+                "event": "cannot record the session; recording stopped",
+                "level": "error",
+                "program": "lua2pipe",
+                "file": str(path),
+                "error": f"{path} is not a regular file: --record writes a new regular file",
+            },
+        )
+    assert sorted(tmp_path.iterdir()) == [directory, fifo]
+    assert list(directory.iterdir()) == []
 
 
 def test_relative_script_recorded_as_absolute(tmp_path: Path) -> None:
