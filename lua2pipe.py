@@ -368,11 +368,30 @@ def load_script(path: str, log: Log, **options: Any) -> tuple[Script | None, str
 
 def _lua_message(exc: Exception) -> str:
     """The Lua error's message, without the traceback lupa appends (it walks lua2pipe's own
-    Lua files, not the script's; the message itself names the script's file and line)."""
+    Lua files, not the script's; the message itself names the script's file and line), cut to
+    MAX_REASON_BYTES: a script that fails to load with error(string.rep(...)) reaches the log and
+    every answer through here, not through dispatch.lua's error handler."""
     message = exc.args[0] if exc.args else str(exc)
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "backslashreplace")
-    return str(message).split("\nstack traceback:", 1)[0]
+    if not isinstance(message, bytes):
+        message = str(message).encode("utf-8", "surrogateescape")
+    message = cut_reason(message.split(b"\nstack traceback:", 1)[0], MAX_REASON_BYTES)
+    return message.decode("utf-8", "backslashreplace")
+
+
+#: The longest error message kept, as dispatch.lua's MAX_REASON_BYTES.
+MAX_REASON_BYTES = 4096
+
+#: The longest reason a LOG line carries: one cut at MAX_REASON_BYTES fits with the prefix it
+#: gets ("script not loaded: ", a hook and row), so only a reason from elsewhere is cut again.
+MAX_LOG_REASON_BYTES = 2 * MAX_REASON_BYTES
+
+
+def cut_reason(reason: bytes, limit: int) -> bytes:
+    """``reason``, or its first ``limit`` bytes and its length: a slice, before anything walks
+    a message of megabytes (a 25 MB one took seconds to escape byte by byte)."""
+    if len(reason) <= limit:
+        return reason
+    return b"%s... (%d bytes in all)" % (reason[:limit], len(reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,9 +403,10 @@ def _lua_message(exc: Exception) -> str:
 
 def log_line(reason: str | bytes) -> bytes:
     """A ``LOG`` answer line: one line, control bytes escaped, never empty (pdns desyncs on a
-    bare LOG)."""
+    bare LOG), the reason cut at MAX_LOG_REASON_BYTES."""
     if isinstance(reason, str):
         reason = reason.encode("utf-8", "backslashreplace")
+    reason = cut_reason(reason, MAX_LOG_REASON_BYTES)
     if not reason.isascii() or any(b < 32 or b == 127 for b in reason):
         reason = "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in reason).encode()
     return b"LOG\t" + (reason or b"error") + b"\n"
