@@ -320,11 +320,30 @@ def load_script(path: str, log: Log, **options: Any) -> tuple[Script | None, str
 
 def _lua_message(exc: Exception) -> str:
     """The Lua error's message, without the traceback lupa appends (it walks lua2pipe's own
-    Lua files, not the script's; the message itself names the script's file and line)."""
+    Lua files, not the script's; the message itself names the script's file and line), cut to
+    MAX_REASON_BYTES: a script that fails to load with error(string.rep(...)) reaches the log and
+    every answer through here, not through dispatch.lua's error handler."""
     message = exc.args[0] if exc.args else str(exc)
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "backslashreplace")
-    return str(message).split("\nstack traceback:", 1)[0]
+    if not isinstance(message, bytes):
+        message = str(message).encode("utf-8", "surrogateescape")
+    message = cut_reason(message.split(b"\nstack traceback:", 1)[0], MAX_REASON_BYTES)
+    return message.decode("utf-8", "backslashreplace")
+
+
+#: The longest error message kept, as dispatch.lua's MAX_REASON_BYTES.
+MAX_REASON_BYTES = 4096
+
+#: The longest reason a LOG line carries: one cut at MAX_REASON_BYTES fits with the prefix it
+#: gets ("script not loaded: ", a hook and row), so only a reason from elsewhere is cut again.
+MAX_LOG_REASON_BYTES = 2 * MAX_REASON_BYTES
+
+
+def cut_reason(reason: bytes, limit: int) -> bytes:
+    """``reason``, or its first ``limit`` bytes and its length: a slice, before anything walks
+    a message of megabytes (a 25 MB one took seconds to escape byte by byte)."""
+    if len(reason) <= limit:
+        return reason
+    return b"%s... (%d bytes in all)" % (reason[:limit], len(reason))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,9 +355,10 @@ def _lua_message(exc: Exception) -> str:
 
 def log_line(reason: str | bytes) -> bytes:
     """A ``LOG`` answer line: one line, control bytes escaped, never empty (pdns desyncs on a
-    bare LOG)."""
+    bare LOG), the reason cut at MAX_LOG_REASON_BYTES."""
     if isinstance(reason, str):
         reason = reason.encode("utf-8", "backslashreplace")
+    reason = cut_reason(reason, MAX_LOG_REASON_BYTES)
     if not reason.isascii() or any(b < 32 or b == 127 for b in reason):
         reason = "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in reason).encode()
     return b"LOG\t" + (reason or b"error") + b"\n"
@@ -526,6 +546,10 @@ class Coprocess:
         if self.in_hand.startswith(b"CMD\t") and self.abi >= 5:
             return _cmd_answer(f"error: {reason}")
         return fail_answer(reason, is_zone_walk(self.in_hand.split(b"\t")))
+
+    def send_runaway_answer(self, reason: str) -> None:
+        """Writes :meth:`runaway_answer` to pdns (from the watchdog's thread)."""
+        write_all(self.output_fd, self.runaway_answer(reason))
 
     # -- the loop
 
@@ -769,7 +793,7 @@ class Watchdog:
         limit_ms = round(self.limit * 1000)
         reason = f"hook still running after {limit_ms} ms (--max-query-ms): stopped, Lua state restarted"
         try:
-            write_all(coprocess.output_fd, coprocess.runaway_answer(reason))
+            coprocess.send_runaway_answer(reason)
         except OSError:
             os._exit(0)
         log_without_blocking(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import stat
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +28,9 @@ class Recorder:
     The file is created at the first answer (the HELO banner), so a coprocess killed before it
     answers anything leaves no file. Its name is ``pattern`` with ``%p`` replaced by the process
     id (``%%`` is ``%``); it is never overwritten or shared: pdns runs several coprocesses with
-    the same command, so when the name is taken, ``.PID`` (then ``.PID-N``) goes before its
-    extension. A restart by the watchdog (same pid, ``--resume``) continues the same file.
+    the same command, so when the name is taken by a regular file, ``.PID`` (then ``.PID-N``)
+    goes before its extension; a name that is something else (``/dev/null``, a directory) stops
+    the recording. A restart by the watchdog (same pid, ``--resume``) continues the same file.
     """
 
     #: Set in the environment while recording, so a restart (same pid) finds the file.
@@ -71,6 +73,12 @@ class Recorder:
                 try:
                     self.fd = os.open(path, flags, 0o644)
                 except FileExistsError:
+                    # /dev/null, a fifo, a directory: taken, but not by an earlier recording, so
+                    # a file named after it (/dev/null.PID) is not what the operator meant
+                    if not stat.S_ISREG(os.stat(path).st_mode):
+                        raise OSError(
+                            f"{path} is not a regular file: --record writes a new regular file"
+                        ) from None
                     continue
                 self.path = path
                 break
@@ -154,7 +162,8 @@ class RecordingCoprocess(Coprocess):
     """A :class:`Coprocess` (same arguments after ``recorder``) that records its session.
 
     Chosen once at start for ``--record``, so a coprocess that does not record runs the plain
-    class and pays nothing. Every answer goes to the recorder just before it goes to pdns.
+    class and pays nothing. Every answer goes to the recorder just before it goes to pdns, but
+    the watchdog's answer to a runaway hook just after.
     """
 
     def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
@@ -176,6 +185,16 @@ class RecordingCoprocess(Coprocess):
         # and the rest, in order, as pdns reads them
         self.recorder.answer(part)
         super().stream(part)
+
+    def send_runaway_answer(self, reason: str) -> None:
+        # pdns first: the hook has used --max-query-ms of pdns's pipe-timeout already, and a slow
+        # disk must not use the rest. Then the file, before the watchdog re-executes lua2pipe
+        # (which loses the question kept in memory), even when pdns has gone away.
+        answer = self.runaway_answer(reason)
+        try:
+            write_all(self.output_fd, answer)
+        finally:
+            self.recorder.answer(answer)
 
     def serve(self) -> int:
         status = super().serve()

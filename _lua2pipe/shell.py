@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -35,6 +36,7 @@ from lua2pipe import (
     Log,
     Script,
     ScriptError,
+    _lua_message,
     add_script_options,
     from_lua,
     log_from_args,
@@ -122,6 +124,18 @@ def _answer_records(answer: Any, what: str) -> list[_Record]:
     return records
 
 
+def _ask(script: Script, what: str, question: Callable[..., Any], *arguments: Any) -> list[_Record]:
+    """The records of one dispatcher call (``dispatch.lookup`` or ``dispatch.list``). Raises
+    CommandError when the hook fails, or when its result cannot be read (metamethods that raise,
+    --max-memory), where the coprocess answers LOG + FAIL."""
+    try:
+        answer = question(*arguments)
+    except (script.LuaError, MemoryError) as exc:
+        why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
+        raise CommandError(f"{what} result could not be read: {why}") from None
+    return _answer_records(answer, what)
+
+
 def check_content(rtype: str, content: str) -> tuple[bool, str | None]:
     """(valid, note) for one record's content, parsed with dnspython. Types dnspython does not
     know (pdns's ALIAS, LUA, ...) are valid with a note saying they were not checked."""
@@ -172,11 +186,15 @@ def _find_zone(script: Script, name: str) -> tuple[str, int, _Record] | None:
     """pdns's zone walk: SOA lookups (id -1, no packet) for name and each parent in turn; the
     first that answers an SOA is the zone, and its row's domain_id the zone id (the last SOA
     row wins). None when no name up to the root has an SOA."""
-    current = dns.name.from_text(name)
+    try:
+        current = dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        raise CommandError(f"invalid name {name!r}: {exc}") from None
     while True:
         text = current.to_text()
-        answer = script.dispatch.lookup(text.encode(), b"SOA", -1, *NO_PACKET)
-        records = _answer_records(answer, f"SOA lookup for {text}")
+        records = _ask(
+            script, f"SOA lookup for {text}", script.dispatch.lookup, text.encode(), b"SOA", -1, *NO_PACKET
+        )
         others = [r for r in records if r.type != "SOA"]
         if others:
             raise CommandError(
@@ -262,8 +280,9 @@ def query_main(argv: list[str]) -> int:
             packet = NO_PACKET
         else:  # without ECS the real remote is the client's address as /32 or /128
             packet = (remote.encode(), (local or "0.0.0.0").encode(), ecs.encode() if ecs else None)
-        answer = script.dispatch.lookup(args.name.encode(), qtype.encode(), zone_id, *packet)
-        records = _answer_records(answer, "dns_lookup")
+        records = _ask(
+            script, "dns_lookup", script.dispatch.lookup, args.name.encode(), qtype.encode(), zone_id, *packet
+        )
     except CommandError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 1
@@ -301,8 +320,9 @@ def axfr_main(argv: list[str]) -> int:
     except Exception as exc:
         parser.error(f"invalid zone {args.zone!r}: {exc}")
     try:
-        answer = script.dispatch.lookup(zone.encode(), b"SOA", -1, *NO_PACKET)
-        soas = _answer_records(answer, f"SOA lookup for {zone}")
+        soas = _ask(
+            script, f"SOA lookup for {zone}", script.dispatch.lookup, zone.encode(), b"SOA", -1, *NO_PACKET
+        )
         if [r for r in soas if r.type != "SOA"]:
             raise CommandError(f"dns_lookup answered a non-SOA row to the SOA question for {zone}")
         if not soas:
@@ -313,7 +333,7 @@ def axfr_main(argv: list[str]) -> int:
         zone_id = soa.zone_id if args.zone_id is None else args.zone_id
         if not script.hooks or "dns_list" not in script.hooks:
             raise CommandError("dns_list missing - cannot do AXFR")
-        records = _answer_records(script.dispatch.list(zone_id, zone.encode()), "dns_list")
+        records = _ask(script, "dns_list", script.dispatch.list, zone_id, zone.encode())
     except CommandError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 1

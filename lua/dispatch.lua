@@ -117,7 +117,11 @@ local function render_content(content)
   return concat(out)
 end
 
--- pdns takes MX and SRV content as exactly two tab-separated fields: priority and the rest.
+-- pdns takes MX and SRV content as exactly two tab-separated fields: priority and the rest. Natively
+-- the priority is the digits up to the first non-digit, and only space, tab, CR and LF are skipped
+-- before the next field (pdns/rcpgenerator.cc RecordTextReader::xfr32, skipSpaces): "10\vmail."
+-- is 10 and the name "\011mail.", and "10mail." is 10 and "mail.". A priority that does not
+-- start with a digit fails natively (xfr32 throws), so it fails here too.
 local PRIORITY_TYPES = { [15] = "MX", [33] = "SRV" }
 -- Native pdns quotes TXT content that does not start with a quote (pdns/dnsbackend.cc
 -- DNSBackend::get(DNSZoneRecord&)); doing it here first keeps a tab or newline inside such
@@ -360,7 +364,7 @@ local function render_row(index, record, answer)
   local rendered = render_content(content)
   local type_name = qtype_name(code)
   if PRIORITY_TYPES[code] then
-    local priority, rest = match(rendered, "^ *(%S+) +(.-) *$")
+    local priority, rest = match(rendered, "^ *(%d+) *(.-) *$")
     if not priority or rest == "" then
       return nil,
         format(

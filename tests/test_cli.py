@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import dns.zone
@@ -163,6 +164,44 @@ def test_query_failures():
     result = run("query", str(HOOKS), "www.example.org", check_rc=1)
     assert "no SOA for www.example.org or any parent" in result.stderr
     assert run("query", str(HOOKS), "x", "--from", "not-an-ip", check_rc=2).stderr
+
+
+UNREADABLE = """
+local loud = setmetatable({}, { __tostring = function() error("tostring raised") end })
+function dns_lookup(qtype, qname)
+  if qtype:getCode() == pdns.SOA then
+    if not qname:equal("example.org") then return {} end
+    return { { name = qname, type = "SOA", ttl = 60, domain_id = 1,
+      content = "ns.example.org. hostmaster.example.org. 1 3600 600 604800 300" } }
+  end
+  return { { name = qname, type = "TXT", content = "x", [loud] = 1 } }
+end
+function dns_list() return { [loud] = {} } end
+"""
+
+
+def test_query_and_axfr_say_error_and_exit_1_for_a_bad_name_or_a_result_that_cannot_be_read():
+    # a short path: Lua cuts a chunk name over 60 bytes in its messages ("...")
+    with tempfile.TemporaryDirectory(prefix="q") as directory:
+        script = Path(directory) / "u.lua"
+        script.write_text(UNREADABLE)
+        outcomes = [
+            (result.returncode, result.stdout, result.stderr)
+            for result in (
+                run("query", str(script), "a..b.example", check_rc=None),
+                run("query", str(script), "www.example.org", check_rc=None),
+                run("axfr", str(script), "example.org", check_rc=None),
+            )
+        ]
+    assert outcomes == [
+        (1, "", "error: invalid name 'a..b.example': A DNS label is empty.\n"),
+        (
+            1,
+            "; zone example.org. id 1 (zone walk)\n",
+            f"error: dns_lookup result could not be read: {script}:2: tostring raised\n",
+        ),
+        (1, "", f"error: dns_list result could not be read: {script}:2: tostring raised\n"),
+    ]
 
 
 # -- axfr -----------------------------------------------------------------------------------------

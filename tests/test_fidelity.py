@@ -85,6 +85,11 @@ def test_a_row_name_of_255_wire_bytes_is_served(fidelity, case):
         ("cname_control", data("cname_control.example.org.", "CNAME", "a\\001b.example.")),
         ("cname_trailing_vt", data("cname_trailing_vt.example.org.", "CNAME", "b.example.\\011")),
         ("txt_trailing_vt", data("txt_trailing_vt.example.org.", "TXT", '"abc"\\011')),
+        # pdns reads an MX priority as the digits up to the first non-digit, and skips only
+        # space, tab, CR and LF before the name (pdns/rcpgenerator.cc RecordTextReader::xfr32,
+        # skipSpaces, xfrName): \v starts the name, and a name may follow the digits directly
+        ("mx_vt", data("mx_vt.example.org.", "MX", "10\t\\011mail.example.")),
+        ("mx_glued", data("mx_glued.example.org.", "MX", "10\tmail.example.")),
     ],
 )
 def test_rows_are_rendered_as_native_reads_them(fidelity, case, line):

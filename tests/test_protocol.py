@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -363,6 +364,13 @@ def test_non_utf8_line(coprocess):
 def test_log_lines_escape_control_characters():
     assert lua2pipe.log_line("a\tb\x1bc") == b"LOG\ta\\x09b\\x1bc\n"
     assert lua2pipe.log_line("") == b"LOG\terror\n"
+
+
+def test_a_log_line_cuts_a_huge_reason_before_escaping_it():
+    began = time.monotonic()
+    line = lua2pipe.log_line("\x01" * 25_000_000)
+    assert line == b"LOG\t" + b"\\x01" * 8192 + b"... (25000000 bytes in all)\n"
+    assert time.monotonic() - began < 0.5  # a slice, not a walk of 25 MB (seconds)
 
 
 # -- the line reader

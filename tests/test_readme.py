@@ -32,6 +32,20 @@ def test_doc_has_examples():
         assert any(command.startswith(word) for command in commands), word
 
 
+def test_no_file_cites_a_specification_outside_the_repository():
+    # a reader cannot follow a section of a specification kept elsewhere: cite pdns's source
+    # (file and function) or this repository's documents
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    citations = [
+        f"{name}:{number}: {line.strip()}"
+        for name in tracked.stdout.splitlines()
+        if name.endswith((".md", ".toml", ".py", ".lua", ".txt"))
+        for number, line in enumerate((REPO / name).read_text(errors="replace").splitlines(), 1)
+        if re.search(r"\u00a7|\bspec/|\bspec `", line)
+    ]
+    assert citations == []
+
+
 @pytest.fixture(scope="module")
 def shim_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     directory = tmp_path_factory.mktemp("operators-doc")

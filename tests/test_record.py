@@ -6,6 +6,7 @@ sessions a real pdns_server drives (several coprocesses, one file each) and repl
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import NO_PACKET
+from helpers import NO_PACKET, q
 
 import lua2pipe
 from _lua2pipe.replay import replay_transcript
-from _lua2pipe.transcript import Transcript
+from _lua2pipe.transcript import Transcript, transcript_escape
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -158,6 +159,32 @@ def test_unwritable_file_changes_nothing(tmp_path: Path) -> None:
     assert b"cannot record the session" in broken.stderr
 
 
+def test_a_record_path_that_is_not_a_regular_file_is_refused_and_nothing_is_created(tmp_path: Path) -> None:
+    # --record /dev/null used to create /dev/null.PID beside it, as for a name already taken
+    fifo, directory = tmp_path / "fifo", tmp_path / "directory"
+    os.mkfifo(fifo)
+    directory.mkdir()
+    stdin = session_bytes(SESSION[:4])
+    plain = run([str(ZONE)], stdin)
+    for path in (fifo, directory):
+        refused = run([str(ZONE), "--log-format", "json", "--record", str(path)], stdin)
+        (logged,) = [json.loads(line) for line in refused.stderr.splitlines()]
+        del logged["timestamp"]
+        assert (refused.returncode, refused.stdout, logged) == (
+            0,
+            plain.stdout,
+            {
+                "event": "cannot record the session; recording stopped",
+                "level": "error",
+                "program": "lua2pipe",
+                "file": str(path),
+                "error": f"{path} is not a regular file: --record writes a new regular file",
+            },
+        )
+    assert sorted(tmp_path.iterdir()) == [directory, fifo]
+    assert list(directory.iterdir()) == []
+
+
 def test_relative_script_recorded_as_absolute(tmp_path: Path) -> None:
     record = tmp_path / "rel.txt"
     run(["zone.lua", "--lua", "5.1", "--record", str(record)], session_bytes(SESSION[:4]), cwd=ZONE.parent)
@@ -178,6 +205,61 @@ def test_recording_off_binds_nothing() -> None:
     finally:
         os.close(read_fd)
         os.close(write_fd)
+
+
+# -- a runaway hook: the watchdog answers it from its thread, then re-executes lua2pipe
+
+#: example.org's SOA for pdns's zone walk, a TXT for every other name, and a dns_lookup that
+#: never returns for spin.example.org.
+SPIN = """
+function dns_lookup(qtype, qname)
+  if qname:toString() == "spin.example.org." then while true do end end
+  if qtype:getCode() == pdns.SOA then
+    if not qname:equal("example.org") then return {} end
+    return { { name = qname, type = "SOA", ttl = 60, domain_id = 1,
+      content = "ns.example.org. hostmaster.example.org. 1 3600 600 604800 300" } }
+  end
+  return { { name = qname, type = "TXT", content = "fine", ttl = 60, domain_id = 1 } }
+end
+"""
+
+RUNAWAY_ANSWER = [
+    "< LOG\\thook still running after 200 ms (--max-query-ms): stopped, Lua state restarted",
+    "< FAIL",
+]
+RESTARTED = (
+    "# lua2pipe restarted here (same process, fresh Lua state): the watchdog answered the "
+    "question in hand (--max-query-ms)"
+)
+
+
+def test_a_runaway_question_and_its_answer_are_recorded_before_the_restart(tmp_path: Path) -> None:
+    script = tmp_path / "spin.lua"
+    script.write_text(SPIN)
+    record = tmp_path / "runaway.txt"
+    questions = [
+        "HELO\t5",
+        q("before.example.org", "TXT"),
+        q("spin.example.org"),
+        q("after.example.org", "TXT"),
+    ]
+    recorded = run([str(script), "--max-query-ms", "200", "--record", str(record)], session_bytes(questions))
+    assert recorded.returncode == 0, recorded.stderr
+    assert record.read_text().splitlines()[3:] == [
+        "> HELO\\t5",
+        "<~ OK\\tlua2pipe .*",
+        "> Q\\tbefore.example.org\\tIN\\tTXT\\t1\\t192.0.2.1\\t192.0.2.53\\t192.0.2.0/24",
+        '< DATA\\t0\\t1\\tbefore.example.org.\\tIN\\tTXT\\t60\\t1\\t"fine"',
+        "< END",
+        "> Q\\tspin.example.org\\tIN\\tANY\\t1\\t192.0.2.1\\t192.0.2.53\\t192.0.2.0/24",
+        *RUNAWAY_ANSWER,
+        RESTARTED,
+        "> Q\\tafter.example.org\\tIN\\tTXT\\t1\\t192.0.2.1\\t192.0.2.53\\t192.0.2.0/24",
+        '< DATA\\t0\\t1\\tafter.example.org.\\tIN\\tTXT\\t60\\t1\\t"fine"',
+        "< END",
+    ]
+    result = replay_transcript(record)
+    assert result.passed, result.report
 
 
 # -- a real pdns_server driving recording coprocesses
@@ -219,3 +301,28 @@ def test_record_sessions_pdns_drives(tmp_path: Path, start_pdns) -> None:
         assert transcript.options == ["--loglevel", "4"]
         result = replay_transcript(path)
         assert result.passed, result.report
+
+
+@pytest.mark.pdns("pipe")
+@pytest.mark.lua2pipe
+def test_a_runaway_question_pdns_asks_is_recorded_with_its_answer(tmp_path: Path, start_pdns) -> None:
+    from pdns import PdnsServer
+
+    script = tmp_path / "spin.lua"
+    script.write_text(SPIN)
+    records = tmp_path / "records"
+    records.mkdir()
+    args = ["--loglevel", "4", "--max-query-ms", "200", "--record", str(records / "session-%p.txt")]
+    server = start_pdns(PdnsServer.pipe(script, abi=5, args=args))
+    assert server.query("spin.example.org", "TXT").rcode() == 2  # SERVFAIL
+    answer = server.query("after.example.org", "TXT")
+    assert [rrset.to_text() for rrset in answer.answer] == ['after.example.org. 60 IN TXT "fine"']
+    server.stop()
+
+    # pdns's zone walk asks spin.example.org's SOA first: that question runs away
+    (path,) = [path for path in records.glob("session-*.txt") if "spin.example.org" in path.read_text()]
+    lines = path.read_text().splitlines()
+    spin = lines.index(f"> {transcript_escape(q('spin.example.org', 'SOA', -1, NO_PACKET).encode())}")
+    assert lines[spin + 1 : spin + 5] == [*RUNAWAY_ANSWER, "< END", RESTARTED]
+    result = replay_transcript(path)
+    assert result.passed, result.report

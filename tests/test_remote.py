@@ -1,5 +1,6 @@
 """Remote mode on the real executable's stdin and stdout: pdns's remote backend protocol
-(launch=remote, pipe connector), as spec/remote-backend.md describes pdns 4.7.3 speaking it.
+(launch=remote, pipe connector), as pdns 4.7.3 speaks it (modules/remotebackend/remotebackend.cc,
+pipeconnector.cc).
 
 Each request is one JSON line; each reply must be one JSON line with a ``result`` (pdns kills a
 coprocess whose reply has none), in order, in time, whatever the request or the script does.

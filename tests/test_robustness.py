@@ -13,7 +13,9 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import dns.name
 import pytest
@@ -373,6 +375,27 @@ def test_script_load_failure_is_one_log_line_and_fail(script, where):
         assert where in lines[0]
         if script == "broken_init.lua":
             assert "broken_init.lua:4: dns_init cannot connect" in lines[0]
+
+
+def test_a_huge_load_error_is_cut_cheaply_in_the_log_and_in_every_answer():
+    # 25 MB with a control byte in every other one: escaped byte by byte in Python, the log line
+    # and each answer took seconds (an answer past --max-query-ms was called a runaway hook)
+    with tempfile.TemporaryDirectory(prefix="h") as directory:  # Lua cuts longer paths ("...")
+        script = Path(directory) / "huge.lua"
+        script.write_text('error(string.rep("x\\1", 12500000))\n')
+        # a generous HELO bound: this machine may be loaded; the answers' text is what fails
+        with Lua2Pipe(script, timeout=10 * PDNS_TIMEOUT) as coprocess:
+            assert coprocess.banner == b"FAIL"
+            answers = [coprocess.ask(q("a.example.org")) for _ in range(2)]
+            assert coprocess.close() == 0
+            (logged,) = coprocess.stderr_text().splitlines()
+    message = f"{script}:1: " + "x\x01" * 12500000
+    cut = f"{message[:4096]}... ({len(message)} bytes in all)".replace("\x01", "\\x01")
+    assert answers == [[f"LOG\tscript not loaded: {cut}", "FAIL"]] * 2
+    logfmt_cut = cut.replace("\\", "\\\\")  # logfmt doubles the backslash of each escape
+    assert re.sub(" timestamp=[^ ]+$", "", logged) == (
+        f'level=error event="script failed to load" program=lua2pipe script={script} error="{logfmt_cut}"'
+    )
 
 
 def test_reload_recovers_a_script_that_failed_to_load_with_the_same_options(tmp_path):

@@ -42,6 +42,8 @@ cases.sethook = function()
   debug.sethook(function() fail("the hook says no") end, "c")
   return HOOKED
 end
+cases.mx_vt = function(qname) return row({ name = qname, type = "MX", content = "10\vmail.example." }) end
+cases.mx_glued = function(qname) return row({ name = qname, type = "MX", content = "10mail.example." }) end
 
 function dns_lookup(_, qname)
   local case = cases[qname:getRawLabels()[1]]
