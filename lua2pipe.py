@@ -8,11 +8,12 @@ hooks. The same script, unchanged, gives the same DNS answers as under ``launch=
 
 This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
 state (environment, script, hook dispatcher); answers; the coprocess loop; operating it (reload
-triggers, metrics); the remote backend's protocol; CMD; the command line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4
-environment), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question) and
-``lua/remote.lua`` (remote mode's lookup and list replies), installed as ``_lua2pipe/lua``. The
-operator's tools (the check, query, axfr, cmd and replay subcommands, --record, key tags) are
-the private package ``_lua2pipe``, imported only when used.
+triggers, metrics); the remote backend's protocol; CMD; the command line. The Lua half lives
+in ``lua/environment.lua`` (the AuthLua4 environment), ``lua/dispatch.lua`` (the hook
+dispatcher: one crossing into Lua per question) and ``lua/remote.lua`` (remote mode's lookup and
+list replies), installed as ``_lua2pipe/lua``. The operator's tools (the check, query, axfr,
+cmd, replay and metrics subcommands, --record, key tags, the metrics file) are the private
+package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
