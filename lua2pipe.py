@@ -7,12 +7,13 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
 This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
-state (environment, script, hook dispatcher); answers; the coprocess loop; the remote backend's
-protocol; CMD; the command line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4
-environment), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question) and
-``lua/remote.lua`` (remote mode's lookup and list replies), installed as ``_lua2pipe/lua``. The
-operator's tools (the check, query, axfr, cmd and replay subcommands, --record, key tags) are
-the private package ``_lua2pipe``, imported only when used.
+state (environment, script, hook dispatcher); answers; the coprocess loop; operating it (reload
+triggers, metrics); the remote backend's protocol; CMD; the command line. The Lua half lives
+in ``lua/environment.lua`` (the AuthLua4 environment), ``lua/dispatch.lua`` (the hook
+dispatcher: one crossing into Lua per question) and ``lua/remote.lua`` (remote mode's lookup and
+list replies), installed as ``_lua2pipe/lua``. The operator's tools (the check, query, axfr,
+cmd, replay and metrics subcommands, --record, key tags, the metrics file) are the private
+package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
@@ -213,9 +214,13 @@ class Script:
         environment.guard_finalizers(lua_globals, self._lua_finalizer_failed)
         try:
             with open(path, "rb") as script_file:
+                # what was read, for the reload watcher (dev, inode, mtime, size) and the metrics
+                status = os.fstat(script_file.fileno())
                 source = script_file.read()
         except OSError as exc:
             raise ScriptError(f"cannot read script {path}: {exc.strerror}") from None
+        self.file_id = (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+        self.mtime = status.st_mtime
         chunk_name = b"@" + os.fsencode(path)
         try:
             self._run_chunk(self._load_chunk(source, chunk_name))
@@ -483,6 +488,9 @@ class Coprocess:
         pending: bytes = b"",
         script_path: str | None = None,
         script_options: dict[str, Any] | None = None,
+        watch: bool = False,
+        metrics_dir: str | None = None,
+        resumed: bool = False,
     ) -> None:
         # AXFR answers are streamed to output_fd only while serve() runs: answer() called on its
         # own (tests, benchmarks) returns whole answers and writes nothing.
@@ -493,11 +501,16 @@ class Coprocess:
         self.log = log or Log()
         self.query_logging = query_logging
         self.abi = resume_abi
-        self.questions = 0
+        self.questions = 0  # Q and AXFR lines (remote: lookup and list requests)
         self.failures = 0
+        self.lists = 0  # of those questions, AXFR (remote: list)
+        self.tally: dict[str, int] = {}  # rare events, by name (Operations: the metrics)
         self.latencies: deque[float] = deque(maxlen=10000)
         self.started = time.monotonic()
         self.commands = Commands(self, script_options, script_path)
+        # Set by another thread when there is work between two questions (Operations).
+        self.chores = False
+        self.operations = Operations(self, watch=watch, metrics_dir=metrics_dir, resumed=resumed)
         # Shared with the watchdog: the question in hand and when it started (0.0: none), and
         # the lock that makes "answer it" happen once, by the loop or by the watchdog.
         self.in_hand = b""
@@ -533,6 +546,32 @@ class Coprocess:
             self.busy_since = time.monotonic()
         if self.query_logging:
             self._log_question(self.in_hand, result=part.decode("utf-8", "backslashreplace").splitlines())
+
+    def count(self, event: str) -> None:
+        """One more of a rare event (a command, a runaway cut, a memory-cap failure ...)."""
+        self.tally[event] = self.tally.get(event, 0) + 1
+
+    def count_memory_failure(self, why: str | bytes) -> None:
+        """Counts a failure that --max-memory caused: a hook that ran out of the cap, or live
+        data over it."""
+        text = why.decode("utf-8", "replace") if isinstance(why, bytes) else why
+        if "not enough memory" in text or "over --max-memory" in text:
+            self.count("memory_cap_failures")
+
+    def count_cut(self) -> None:
+        """Counts the question the watchdog answered for a runaway hook: the loop never will."""
+        self.failures += 1
+        self.count("runaway_cuts")
+        kind = self.kind_of(self.in_hand)
+        if kind in ("lookup", "list"):
+            self.questions += 1
+            self.lists += kind == "list"
+        elif kind == "command":
+            self.count("commands")
+
+    def kind_of(self, line: bytes) -> str:
+        """What a protocol line asks: lookup, list, command or other."""
+        return {b"Q": "lookup", b"AXFR": "list", b"CMD": "command"}.get(line.split(b"\t", 1)[0], "other")
 
     @property
     def resume_mode(self) -> str:
@@ -577,6 +616,8 @@ class Coprocess:
                 continue
             if line is None:
                 break
+            if self.chores:  # a reload to swap in, Lua memory to read (Operations)
+                self.operations.between_questions()
             self.in_hand = line
             started = self.busy_since = clock()
             text = answer(line)
@@ -659,11 +700,14 @@ class Coprocess:
         if answer is False:
             return self._answer_in_python(line)
         self.questions += 1  # Q and AXFR lines; CMD is not a question
+        if line[0] == 65:  # "A": AXFR
+            self.lists += 1
         if answer.__class__ is bytes:
             if self.query_logging:
                 self._log_question(line, result=answer.decode("utf-8", "backslashreplace").splitlines())
             return answer
         self.failures += 1
+        self.count_memory_failure(answer[1])
         if self.query_logging:
             self._log_question(line, error=answer[1])
         if len(answer) > 3 and answer[3]:
@@ -677,6 +721,9 @@ class Coprocess:
         self.failures += 1
         fields = line.split(b"\t")
         hook = "dns_lookup" if fields[0] == b"Q" else "dns_list"
+        self.lists += hook == "dns_list"
+        if isinstance(exc, MemoryError):
+            self.count("memory_cap_failures")
         why = "not enough memory (--max-memory)" if isinstance(exc, MemoryError) else _lua_message(exc)
         if isinstance(exc, MemoryError):  # dispatch.answer_capped could not even collect
             why += ": restarting with a fresh Lua state"
@@ -688,6 +735,7 @@ class Coprocess:
         (dns_deinit is not run in the full state)."""
         old = self.script
         assert old is not None  # only a loaded script's Lua state fills up
+        self.count("restarts_memory")
         self.log(
             3, "Lua heap full", max_memory_mb=old.max_memory_mb, action="restarting with a fresh Lua state"
         )
@@ -713,6 +761,7 @@ class Coprocess:
         fields = line.split(b"\t")
         tag = fields[0]
         if tag == b"CMD" and self.abi >= 5:
+            self.count("commands")
             return self.commands.run(line[4:])
         self.failures += 1
         if tag in (b"Q", b"AXFR") and self.script is None:
@@ -756,18 +805,25 @@ class Watchdog:
         import signal
 
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM must reach this thread's sigtimedwait even while the main thread runs Lua.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            # SIGTERM (and SIGHUP, a reload) must reach this thread's sigtimedwait even while the
+            # main thread runs Lua.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP})
         self.thread.start()
 
     def _run(self) -> None:
         import signal
 
         coprocess = self.coprocess
+        operations = coprocess.operations
         while True:
-            if signal.sigtimedwait({signal.SIGTERM}, self.POLL_SECONDS) is not None:
+            received = signal.sigtimedwait({signal.SIGTERM, signal.SIGHUP}, self.POLL_SECONDS)
+            if received is not None and received.si_signo == signal.SIGHUP:
+                operations.request_reload("SIGHUP")
+            elif received is not None:
                 log_without_blocking(coprocess.log, 6, "SIGTERM: exiting")
+                operations.close()
                 os._exit(0)
+            operations.tick()
             started = coprocess.busy_since
             if not self.limit or not started or time.monotonic() - started < self.limit:
                 continue
@@ -783,6 +839,7 @@ class Watchdog:
                         grace=EXIT_LOG_GRACE_SECONDS,
                         limit_ms=limit_ms,
                     )
+                    operations.close()
                     os._exit(1)
                 self._answer_for_runaway()
 
@@ -795,12 +852,15 @@ class Watchdog:
         try:
             coprocess.send_runaway_answer(reason)
         except OSError:
+            coprocess.operations.close()
             os._exit(0)
         log_without_blocking(
             coprocess.log, 3, "runaway hook", limit_ms=limit_ms, action="restarting with a fresh Lua state"
         )
         if not self.restart_argv:
+            coprocess.operations.close()
             os._exit(1)
+        coprocess.operations.before_restart()
         pending = os.memfd_create("lua2pipe-pending", 0)
         os.write(pending, coprocess.reader.pending)
         os.lseek(pending, 0, os.SEEK_SET)
@@ -813,6 +873,7 @@ class Watchdog:
             )
         except OSError as exc:  # the interpreter went away (an upgrade?): pdns starts a new coprocess
             log_without_blocking(coprocess.log, 2, "cannot restart after a runaway hook", error=str(exc))
+            coprocess.operations.close()
             os._exit(1)
 
 
@@ -845,6 +906,190 @@ def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
     next answer, starts a new coprocess once this one exits."""
     log_without_blocking(log, 3, event, limit_ms=limit_ms)
     os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Operating the coprocesses pdns runs (README, "Operating it"): each reloads its script without
+# a pdns restart and exports its numbers. pdns starts one coprocess per distributor thread plus
+# others (TCP, AXFR, pdnsutil's own) and offers no way to address them (pdnsutil backend-cmd
+# starts a fresh one, pdns_control has no backend-cmd). So each one watches its script, reloads
+# on SIGHUP, and with --metrics-dir registers there (its metrics file), where CMD reload finds
+# the others to signal. The serving loop pays one attribute check per question
+# (Coprocess.chores); the rest runs on the watchdog thread, between its polls, or on a loader
+# thread: a new Lua state is built while the old one keeps answering, and swapped in between two
+# questions.
+
+#: How often the watchdog stat()s the script for a change (device, inode, mtime, size).
+WATCH_SECONDS = 1.0
+
+
+class Operations:
+    """Reload triggers and metrics of one :class:`Coprocess`.
+
+    The watchdog thread calls :meth:`tick` every poll and :meth:`request_reload` on SIGHUP; a
+    reload loads the script on a thread of its own (``dns_init`` included) and hands the new
+    state to the loop, which swaps it in at :meth:`between_questions`. A load that fails is
+    logged once, naming file and line, and the old script keeps serving.
+    """
+
+    def __init__(self, coprocess: Coprocess, *, watch: bool, metrics_dir: str | None, resumed: bool) -> None:
+        self.coprocess = coprocess
+        self.watch = watch
+        self.metrics_dir = metrics_dir
+        script = coprocess.script
+        self.path = script.path if script is not None else coprocess.commands.script_path
+        self.seen = script.file_id if script is not None else self._stat()
+        self.next_watch = time.monotonic() + WATCH_SECONDS
+        self.loader: threading.Thread | None = None
+        self.again = ""  # a trigger that came while the loader ran: load once more
+        self.loaded: tuple[Script, str, float] | None = None  # for the loop: script, trigger, ms
+        self.memory_wanted = False
+        self.lua_memory_kb: float | None = None  # read by the loop, between questions
+        self.metrics: Any = None  # _lua2pipe.metrics.MetricsFile, from the first tick
+        if metrics_dir and resumed:  # the counters of this pid's previous image, read at once
+            self._open_metrics(resumed=True)
+
+    def _stat(self) -> tuple[int, int, int, int] | None:
+        try:
+            status = os.stat(self.path) if self.path else None
+        except OSError:
+            return None  # replaced right now (an editor's rename), or gone: keep serving
+        return status and (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+    def _open_metrics(self, resumed: bool = False) -> None:
+        from _lua2pipe.metrics import MetricsFile
+
+        assert self.metrics_dir
+        try:
+            self.metrics = MetricsFile(self.coprocess, self.metrics_dir, resumed=resumed)
+        except OSError as exc:
+            self.coprocess.log(3, "cannot write metrics", directory=self.metrics_dir, error=str(exc))
+            self.metrics_dir = None
+
+    # -- the watchdog thread
+
+    def tick(self) -> None:
+        """Every watchdog poll: the script's file once a second, the metrics file every few."""
+        now = time.monotonic()
+        if self.watch and now >= self.next_watch:
+            self.next_watch = now + WATCH_SECONDS
+            current = self._stat()
+            if current is not None and current != self.seen:
+                self.seen = current
+                self.request_reload("script changed")
+        if self.metrics_dir:
+            if self.metrics is None:
+                self._open_metrics()
+            if self.metrics is not None:
+                self.metrics.tick(now)
+
+    def want_memory(self) -> None:
+        """Asks the loop for the Lua heap's size: only the thread that runs Lua may ask Lua."""
+        self.memory_wanted = True
+        self.coprocess.chores = True
+
+    def request_reload(self, trigger: str) -> None:
+        """Loads the script again on a thread of its own; a second trigger while it loads
+        loads once more after it."""
+        if self.loader is not None and self.loader.is_alive():
+            self.again = trigger
+            return
+        self.loader = threading.Thread(
+            target=self._load, args=(trigger,), name="lua2pipe-reload", daemon=True
+        )
+        self.loader.start()
+
+    def _load(self, trigger: str) -> None:
+        coprocess = self.coprocess
+        while trigger:
+            path, options = coprocess.commands.reload_options()
+            started = time.monotonic()
+            try:
+                new = Script(path, log=coprocess.log, **options)
+            except ScriptError as exc:
+                coprocess.count("reload_failures")
+                coprocess.log(
+                    3,
+                    "reload failed",
+                    script=path,
+                    trigger=trigger,
+                    error=str(exc),
+                    action="still serving the previous script",
+                    pid=os.getpid(),
+                )
+            else:
+                self.loaded = (new, trigger, (time.monotonic() - started) * 1000)
+                coprocess.chores = True
+            trigger, self.again = self.again, ""
+
+    def before_restart(self) -> None:
+        """The watchdog's runaway restart (same pid, a new image): the numbers so far go to the
+        metrics file, which the new image reads back (``--resume``)."""
+        coprocess = self.coprocess
+        coprocess.count_cut()
+        coprocess.count("restarts_runaway")
+        if self.metrics_dir and self.metrics is None:
+            self._open_metrics()
+        if self.metrics is not None:
+            self.metrics.save()
+
+    def close(self) -> None:
+        """At exit: the metrics file goes (SIGKILL leaves it: readers check the pid's start time)."""
+        if self.metrics is not None:
+            self.metrics.remove()
+
+    def signal_peers(self) -> str:
+        """CMD reload's reach: SIGHUP to every other live coprocess registered in --metrics-dir
+        that serves the same script. Returns what it did, as one line."""
+        import signal
+
+        from _lua2pipe.metrics import live_files
+
+        path = self.path or ""
+        if not self.metrics_dir:
+            return "other coprocesses: not reachable without --metrics-dir (send them SIGHUP)"
+        mine = os.path.realpath(path)
+        signalled, refused = [], []
+        for entry in live_files(self.metrics_dir):
+            if entry.pid == os.getpid() or os.path.realpath(entry.script) != mine:
+                continue
+            try:
+                os.kill(entry.pid, signal.SIGHUP)
+                signalled.append(str(entry.pid))
+            except OSError as exc:
+                refused.append(f"{entry.pid} ({exc.strerror})")
+        line = f"signalled {len(signalled)} other coprocesses serving {path}"
+        line += f": {' '.join(signalled)}" if signalled else ""
+        return line + (f"; not signalled: {', '.join(refused)}" if refused else "")
+
+    # -- the serving loop, between two questions
+
+    def between_questions(self) -> None:
+        coprocess = self.coprocess
+        coprocess.chores = False  # before reading the work: a request made meanwhile sets it again
+        loaded, self.loaded = self.loaded, None
+        if loaded is not None:
+            new, trigger, load_ms = loaded
+            old = coprocess.script
+            if coprocess.abi:
+                new.set_abi(coprocess.abi)
+            coprocess.use_script(new)
+            coprocess.commands.reloads += 1
+            coprocess.log(
+                6,
+                "script reloaded",
+                script=new.path,
+                trigger=trigger,
+                load_ms=round(load_ms, 1),
+                pid=os.getpid(),
+            )
+            if old is not None:  # its dns_deinit, off the loop: the next question is waiting
+                threading.Thread(target=old.deinit, name="lua2pipe-deinit", daemon=True).start()
+            self.memory_wanted = True
+        if self.memory_wanted:
+            self.memory_wanted = False
+            script = coprocess.script
+            self.lua_memory_kb = float(script.dispatch.memory_kb()) if script is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1075,6 +1320,8 @@ class RemoteCoprocess(Coprocess):
             if method not in _QUIET_FALSE_METHODS:
                 self.log(4, "remote method not supported: lua2 has no hook for it", method=method)
             return _reply(False)
+        if method not in ("lookup", "list"):
+            self.count("commands" if method == "directBackendCmd" else "other_requests")
         if self.remote is None and method not in ("initialize", "directBackendCmd"):
             self.failures += 1
             return self._failure(method, parameters, f"script not loaded: {self.load_error}")
@@ -1120,11 +1367,19 @@ class RemoteCoprocess(Coprocess):
         ``parameters`` are the request's, or {} when they are malformed (then the failing
         lookup row's name is the root, which always parses)."""
         self.log(4, "remote request failed", method=method, error=why)
+        self.count_memory_failure(why)
         if method == "lookup":
             qname = parameters.get("qname")
             row = {"qtype": "A", "qname": qname if isinstance(qname, str) else ".", "content": "", "ttl": 0}
             return _reply([row], [why])
         return _reply(_RAISING_RESULTS.get(method, False), [why])
+
+    def kind_of(self, line: bytes) -> str:
+        try:
+            method = self._request(line)[0]
+        except _BadRequest:
+            return "other"
+        return {"lookup": "lookup", "list": "list", "directBackendCmd": "command"}.get(method, "other")
 
     def runaway_answer(self, reason: str) -> bytes:
         try:
@@ -1155,11 +1410,10 @@ class RemoteCoprocess(Coprocess):
         )
 
     def list_zone(self, parameters: dict[str, Any]) -> bytes:
-        return self._rows(
-            self.remote.list(
-                _parameter(parameters, "zonename", str).encode(), _parameter(parameters, "domain_id", int, -1)
-            )
-        )
+        zone = _parameter(parameters, "zonename", str).encode()
+        domain_id = _parameter(parameters, "domain_id", int, -1)
+        self.lists += 1
+        return self._rows(self.remote.list(zone, domain_id))
 
     # -- the other hooks, through dispatch.lua's readers (as CMD reaches them)
 
@@ -1424,7 +1678,11 @@ class Commands:
                 "stats [--json]: questions, failures, latency percentiles, "
                 "uptime, Lua memory of this coprocess",
             ),
-            "reload": (self.reload, "reload: load the script again; on failure keep the old one"),
+            "reload": (
+                self.reload,
+                "reload: load the script again (on failure keep the old one), then SIGHUP the "
+                "other coprocesses of --metrics-dir serving it",
+            ),
             "domaininfo": (
                 self.domaininfo,
                 "domaininfo ZONE [--json]: dns_get_domaininfo (or native's SOA fallback without it)",
@@ -1563,10 +1821,9 @@ class Commands:
         lines = [f"{key}={_field(value)}" for key, value in pairs]
         return self._render(result, [], "--json" in flags, lines)
 
-    def reload(self, argument: str) -> str:
-        _split_arguments("reload", argument, [], flags=())
-        host = self.coprocess
-        old = host.script
+    def reload_options(self) -> tuple[str, dict[str, Any]]:
+        """The script's path and the keyword arguments of :class:`Script` that load it again."""
+        old = self.coprocess.script
         path = old.path if old is not None else self.script_path
         if not path:
             raise CommandError("reload: the script's path is unknown")
@@ -1575,6 +1832,13 @@ class Commands:
             options.setdefault("lua", old.runtime_name)
             if old.max_memory_mb:
                 options.setdefault("max_memory_mb", old.max_memory_mb)
+        return path, options
+
+    def reload(self, argument: str) -> str:
+        _split_arguments("reload", argument, [], flags=())
+        host = self.coprocess
+        old = host.script
+        path, options = self.reload_options()
         started = time.monotonic()
         try:
             new = Script(path, log=host.log, **options)
@@ -1590,8 +1854,12 @@ class Commands:
         self.reloads += 1
         if old is not None:
             old.deinit()
-        host.log(6, "script reloaded", script=path, load_ms=round(load_ms, 1))
-        return f"reloaded {path} in {load_ms:.1f} ms; hooks: {' '.join(new.hooks)}"
+        host.log(6, "script reloaded", script=path, trigger="CMD reload", load_ms=round(load_ms, 1))
+        answer = f"reloaded {path} in {load_ms:.1f} ms; hooks: {' '.join(new.hooks)}"
+        # pdnsutil backend-cmd reaches only its own fresh coprocess: the serving ones hear it from
+        # here, once the script has proved it loads (outside a coprocess, lua2pipe cmd, nobody).
+        operations: Operations | None = getattr(host, "operations", None)
+        return answer if operations is None else f"{answer}\n{operations.signal_peers()}"
 
     # -- the hooks pdns never calls through the pipe
 
@@ -1753,6 +2021,18 @@ def _coprocess_parser() -> Any:
         "restart with a fresh Lua state (default 1000, below pdns's pipe-timeout of "
         "2000; 0 disables)",
     )
+    parser.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not reload when the script file changes (SIGHUP and CMD reload still do)",
+    )
+    parser.add_argument(
+        "--metrics-dir",
+        metavar="DIR",
+        help="keep this coprocess's numbers in DIR/lua2pipe-PID-START.prom (Prometheus text, "
+        "for node_exporter's textfile collector and lua2pipe metrics); CMD reload finds the "
+        "other coprocesses there",
+    )
     parser.add_argument("--version", action="version", version=f"lua2pipe {VERSION}")
     parser.add_argument("--resume", help=argparse.SUPPRESS)  # ABI:FD, set by the watchdog
     parser.add_argument(
@@ -1798,6 +2078,10 @@ def log_from_args(args: Any) -> Log:
 
 def serve_main(argv: list[str]) -> int:
     """``lua2pipe SCRIPT [options]``: the coprocess."""
+    import signal
+
+    # SIGHUP reloads (the watchdog waits for it): held pending from here, not fatal while loading.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     args = _coprocess_parser().parse_args(argv)
     log = log_from_args(args)
     if args.resume:
@@ -1877,6 +2161,9 @@ def serve_main(argv: list[str]) -> int:
         "restart_argv": [*interpreter, *program, *argv[:resume_index]],
         "script_path": args.script,
         "script_options": {"lua": args.lua, "max_memory_mb": args.max_memory},
+        "watch": not args.no_watch,
+        "metrics_dir": args.metrics_dir,
+        "resumed": bool(args.resume),
     }
     coprocess: Coprocess
     if remote:
@@ -1894,6 +2181,8 @@ def serve_main(argv: list[str]) -> int:
         return coprocess.serve()
     except BrokenPipeError:
         return 0  # pdns went away
+    finally:
+        coprocess.operations.close()
 
 
 #: ``lua2pipe NAME ...``: the operator's subcommands, as (module, function, one-line summary).
@@ -1916,6 +2205,11 @@ SUBCOMMANDS = {
         "_lua2pipe.replay",
         "replay_main",
         "run protocol transcripts through lua2pipe and diff the answers",
+    ),
+    "metrics": (
+        "_lua2pipe.metrics",
+        "metrics_main",
+        "sum the numbers of every live coprocess in a --metrics-dir (a table, or --json)",
     ),
 }
 

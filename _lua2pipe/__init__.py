@@ -9,6 +9,8 @@ costs the coprocess's startup:
 - :mod:`_lua2pipe.replay`: ``lua2pipe replay``, transcripts run and diffed;
 - :mod:`_lua2pipe.record`: ``--record``, the served session written as a transcript;
 - :mod:`_lua2pipe.keys`: DNSSEC key tags for CMD ``keys``.
+- :mod:`_lua2pipe.metrics`: ``--metrics-dir`` (each coprocess's numbers as a Prometheus text
+  file, written by its watchdog thread) and ``lua2pipe metrics``, which sums them.
 
 ``lua/`` (a link to the checkout's top-level ``lua/`` directory, installed as package data)
 is lua2pipe's Lua half, which ``lua2pipe.py`` loads. The modules here import the core as

@@ -375,8 +375,9 @@ def test_reload_swaps_only_a_script_that_loads(tmp_path):
     assert cmd(coprocess, "which") == ["first"]
     assert coprocess.answer(question).endswith(b"\t192.0.2.1\nEND\n")
     script.write_text(lookup % 2 + "function which() return 'second' end\n")
-    (line,) = cmd(coprocess, "reload")
+    line, peers = cmd(coprocess, "reload")
     assert line.startswith(f"reloaded {script} in ") and line.endswith("hooks: dns_lookup")
+    assert peers == "other coprocesses: not reachable without --metrics-dir (send them SIGHUP)"
     assert cmd(coprocess, "which") == ["second"]
     assert coprocess.answer(question).endswith(b"\t192.0.2.2\nEND\n")  # questions too
     script.write_text("function dns_lookup( return {} end\n")  # a syntax error

@@ -109,8 +109,9 @@ def test_lua2pipe_commands(config_dir):
     assert version.startswith("lua2pipe ") and version.endswith(str(HOOKS))
     stats = dict(line.split("=", 1) for line in backend_cmd(config_dir, "stats"))
     assert int(stats["questions"]) <= 1 and float(stats["lua_memory_kb"]) > 0  # a fresh coprocess
-    (reload_line,) = backend_cmd(config_dir, "reload")
+    reload_line, peers = backend_cmd(config_dir, "reload")
     assert reload_line.startswith(f"reloaded {HOOKS} in ")
+    assert peers == "other coprocesses: not reachable without --metrics-dir (send them SIGHUP)"
 
 
 @pytest.mark.parametrize(
