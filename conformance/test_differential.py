@@ -123,7 +123,7 @@ def test_every_script_has_a_corpus() -> None:
 @pytest.mark.parametrize(
     ("script", "zone", "others", "least"),
     [
-        ("diag", "diag.example", {"ctx", "args", "argtypes", "nosuch"}, 60),
+        ("diag", "diag.example", {"ctx", "args", "argtypes", "rawargs", "nosuch"}, 60),
         ("rows", "rows.example", {"nosuch", "elsewhere"}, 50),
     ],
 )

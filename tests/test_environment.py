@@ -528,7 +528,71 @@ def test_dr_content_is_parsed(env):
 
 def test_dr_without_a_content_parser_keeps_content():
     plain = LuaEnv("luajit21", with_parser=False)
-    assert plain.ev("newDR(newDN('a'), 'TXT', 1, 'unquoted', 1):getContent()") == "unquoted"
+    assert plain.ev("newDR(newDN('a'), 'DS', 1, '1 2 3 abcd', 1):getContent()") == "1 2 3 abcd"
+    assert plain.ev("newDR(newDN('a'), 'TXT', 1, 'unquoted', 1):getContent()") == '"unquoted"'
+
+
+PARSE = "Caught exception: Parsing record content (try 'pdnsutil check-zone'): "
+
+
+# What native 4.7.3 answered for each (conformance/differential diag.lua cases dr-*).
+@pytest.mark.parametrize(
+    ("qtype", "content", "expected"),
+    [
+        ("TXT", "unquoted", '"unquoted"'),
+        (
+            "TXT",
+            "two words",
+            PARSE + "Data field in DNS should start with quote (\") at position 0 of 'two words'",
+        ),
+        ("TXT", '"a\\065"  "b c"', '"a\\065" "b c"'),
+        ("TXT", '"x"y', '"x" "y"'),
+        ("TXT", "", ""),
+        ("TXT", '"open', PARSE + "Data field in DNS should end on a quote (\") in '\"open'"),
+        (
+            "SPF",
+            "v=spf1 -all",
+            PARSE + "Data field in DNS should start with quote (\") at position 0 of 'v=spf1 -all'",
+        ),
+        ("HINFO", '"a"', '"a" '),
+        ("CAA", "0 issue letsencrypt", '0 issue "letsencrypt"'),
+        ("A", " 01.2.3.4\t", "1.2.3.4"),
+        ("A", "1.2.3.4 x", "Caught exception: When parsing A trailing data was not parsed: ' x'"),
+        ("A", "1.2.3.4.", PARSE + "unable to parse IP address, too many dots"),
+        ("A", "1.2.3.4\0", PARSE + "unable to parse IP address, strange character: "),
+        ("AAAA", "::FFFF:1.2.3.4", "::ffff:1.2.3.4"),
+        ("AAAA", "2001:db8::g", "Caught exception: When parsing AAAA trailing data was not parsed: 'g'"),
+        ("MX", "010\tmx", "10 mx."),
+        ("MX", "10", PARSE + "missing field at the end of record content '10'"),
+        ("MX", "70000 mx", PARSE + "Overflow reading 16 bit integer from record content"),
+        ("MX", "99999999999999999999 a", "Caught exception: stoull"),
+        ("MX", "10 a..b", "Caught exception: Found . in wrong position in DNSName a..b"),
+        (
+            "SOA",
+            "a b 4294967296 2 3 4 5",
+            "Caught exception: checked_conv: source value 4294967296 is larger than target's maximum "
+            "possible value 4294967295",
+        ),
+        ("SOA", "a b 00004294967295 2 3 4 5", "a. b. 4294967295 2 3 4 5"),
+        ("CNAME", "a\rb", "a\\013b."),
+    ],
+)
+def test_dr_content_read_as_pdns_reads_it(any_env, qtype, content, expected):
+    code = "local ok, r = pcall(newDR, newDN('a'), ...) if not ok then return r end return r:getContent()"
+    assert any_env.run(code, qtype.encode(), 1, content.encode(), 1) == expected
+
+
+def test_dns_packet_functions_raise_saying_why(env):
+    assert env.ev("type(newDNSPacket), type(dupDNSPacket), type(e5ddced079fc405aa4937b386ca387d2)") == (
+        "function",
+        "function",
+        "function",
+    )
+    assert env.error("\nlocal p = newDNSPacket(true)") == (
+        "test.lua:2: newDNSPacket is not available through lua2pipe: a DNSPacket is pdns_server's own "
+        "packet object, which lives in pdns's process, not in the coprocess"
+    )
+    assert env.ev("e5ddced079fc405aa4937b386ca387d2(newDN('A'), newDN('a'))") is True
 
 
 # ---------------------------------------------------------------- globals: logging, random, resolve

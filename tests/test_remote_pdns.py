@@ -205,3 +205,19 @@ def test_backend_cmd_reaches_the_same_commands_as_cmd(servers):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("lua2pipe 0.1.0 LuaJIT 2.1")
     assert "nsec.example. id=1 kind=native serial=2024010101" in result.stdout
+
+
+DIAG = REPO / "conformance" / "differential" / "scripts" / "diag.lua"
+
+#: diag.lua cases about what the hooks receive: type() and tostring of qname, qtype and ctx, and
+#: pairs/next/ipairs/rawget/rawset/rawequal/#/.. on each (remote.lua builds them, not dispatch.lua).
+DIAG_CASES = ["argtypes", "args", "rawargs", "ctx", "types", "raw-dn", "raw-qt", "raw-ca", "dr-text"]
+
+
+def test_hook_arguments_match_native():
+    with PdnsServer.native(DIAG) as native, PdnsServer.remote(DIAG) as remote:
+        for case in DIAG_CASES:
+            name = f"{case}.diag.example"
+            expected, got = ask(native, name, "TXT", tcp=True), ask(remote, name, "TXT", tcp=True)
+            assert expected.answer, f"{case}: native gave no answer"
+            assert got.answer == expected.answer, f"{case}: native {expected.answer}, remote {got.answer}"

@@ -287,6 +287,34 @@ case("dr-err", function()
     try(function() local d = newDR(newDN("a"), "TYPE65280", 1, "\\# 2 abcd", 1); return d:getContent() end),
     try(function() local d = newDR(newDN("a"), "A", 1, "1.2.3.4"); return d end)
 end)
+-- record content as pdns's own parsers read and print it, one content per value
+local function content(rtype, text)
+  return try(function() local d = newDR(newDN("a"), rtype, 1, text, 1); return d:getContent() end)
+end
+case("dr-text", function()
+  return content("TXT", "two words"), content("TXT", "v=spf1 -all"), content("TXT", '"a\\065" "b c"'),
+    content("TXT", '"open'), content("TXT", ""), content("TXT", '"x"y'), content("TXT", "caf\195\169"),
+    content("SPF", "v=spf1 -all"), content("HINFO", "a b"), content("HINFO", '"a"')
+end)
+case("dr-text2", function()
+  return content("CAA", "0 issue letsencrypt.org"), content("CAA", "0 issue letsencrypt"),
+    content("NAPTR", '100 10 S SIP "" x.'), content("TXT", '"a\\"b" "c\\'),
+    try(function() local d = newDR(newDN("a"), "TXT", 1, '"x"', 1); d:changeContent("y z"); return d:getContent() end)
+end)
+case("dr-ip", function()
+  return content("A", "1.2.3.4 x"), content("A", "1.2.3"), content("A", "1.2.3.4."), content("A", "1.2.3.256"),
+    content("A", "1.2.3.4,5"), content("A", "01.2.3.4"), content("A", "1..2.3"), content("A", "1.2.x.4"),
+    content("A", "1.2.3.4\0"), content("AAAA", "zz"), content("AAAA", "2001:db8::g"), content("AAAA", "::FFFF:1.2.3.4")
+end)
+case("dr-fields", function()
+  return content("MX", "x mx"), content("MX", "70000 mx"), content("MX", "10"), content("MX", "10 a..b"),
+    content("MX", "99999999999999999999 a"), content("MX", "010\tmx"), content("SOA", "a b 4294967296 2 3 4 5"),
+    content("CAA", "256 issue x"), content("CNAME", "a\rb"), content("MX", "1 " .. string.rep("a", 64))
+end)
+-- types without a pdns-faithful reader in lua2pipe (dnspython parses them)
+case("dr-fallback", function()
+  return content("DS", "1 2 3 abcd"), content("LOC", "1 2 3 N 4 5 6 E 7m"), content("TYPE65280", "abcd")
+end)
 
 -- other globals and the runtime ----------------------------------------------------------------
 case("globals", function()
@@ -304,6 +332,21 @@ case("types", function()
     type(newNMG()), type(newDRR(newDN("a"), "A", 1, "1.2.3.4")), type(newDR(newDN("a"), "A", 1, "1.2.3.4", 1)),
     kind(tostring(newCAS())), kind(tostring(newNMG())), kind(tostring(newDR(newDN("a"), "A", 1, "1.2.3.4", 1)))
 end)
+-- raw access and iteration on one object: what pairs/next/ipairs/rawget/rawset/rawequal/#/..
+-- say of it (identical natively and in lua2pipe only if it is a userdata like native's)
+local function raw_ops(v)
+  return try(function() local x = pairs(v); return type(x) end), try(next, v), try(function() return type(ipairs(v)) end),
+    try(rawget, v, "x"), try(rawset, v, "x", 1), try(rawequal, v, v), try(function() local x = #v; return x end),
+    try(function() local x = v .. ""; return x end)
+end
+case("raw-dn", function() return raw_ops(newDN("a")) end)
+case("raw-qt", function() return raw_ops(newQType("A")) end)
+case("raw-ca", function() return raw_ops(newCA("1.2.3.4")) end)
+case("raw-cas", function() return raw_ops(newCAS()) end)
+case("raw-nm", function() return raw_ops(newNetmask("10.0.0.0/8")) end)
+case("raw-nmg", function() return raw_ops(newNMG()) end)
+case("raw-drr", function() return raw_ops(newDRR(newDN("a"), "A", 1, "1.2.3.4")) end)
+case("raw-dr", function() return raw_ops(newDR(newDN("a"), "A", 1, "1.2.3.4", 1)) end)
 case("metatables", function()
   local m = getmetatable(newDN("a"))
   return m ~= getmetatable(newDN("a")), type(m), type(m.__index), type(m.__tostring), type(m.__eq), type(m._typeid)
@@ -397,6 +440,12 @@ function dns_lookup(qtype, qname, domain_id, ctx)
       qname:getRawLabels()[1], #ctx }, 8))
   elseif label == "argtypes" then
     row("TXT", strings({ type(qname), type(qtype) }, 2))
+  elseif label == "rawargs" then
+    local out = { raw_ops(qname) }
+    for _, v in ipairs({ raw_ops(qtype) }) do out[#out + 1] = v end
+    for _, v in ipairs({ raw_ops(ctx.source_address) }) do out[#out + 1] = v end
+    for _, v in ipairs({ raw_ops(ctx.real_source_address) }) do out[#out + 1] = v end
+    row("TXT", strings(out, #out))
   elseif CASES[label] then
     row("TXT", run_case(label))
   end
