@@ -18,14 +18,14 @@
 
 local dispatch = ...
 
-local env, hooks, call, read_row, describe = dispatch.env, dispatch.hooks, dispatch.call,
-  dispatch.read_row, dispatch.describe
+local env, hooks, call, read_row, describe =
+  dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_row, dispatch.describe
 local heap_full, answer_buffer = dispatch.heap_full, dispatch.answer_buffer
 local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
-local concat, format, byte, find, gsub, match = table.concat, string.format, string.byte,
-  string.find, string.gsub, string.match
+local concat, format, byte, find, gsub, match =
+  table.concat, string.format, string.byte, string.find, string.gsub, string.match
 local next, tostring, type, tonumber, pcall = next, tostring, type, tonumber, pcall
 local floor, collectgarbage = math.floor, collectgarbage
 
@@ -41,16 +41,22 @@ local function escape_byte(c)
 end
 
 local function json_string(text)
-  if not find(text, '[%z\1-\31"\\\127]') then return '"' .. text .. '"' end
+  if not find(text, '[%z\1-\31"\\\127]') then
+    return '"' .. text .. '"'
+  end
   return '"' .. gsub(text, '[%z\1-\31"\\\127]', escape_byte) .. '"'
 end
 M.json_string = json_string
 
 -- `log` entries: pdns logs each at Info as "[remotebackend]: <text>".
 local function log_member(messages)
-  if #messages == 0 then return "" end
+  if #messages == 0 then
+    return ""
+  end
   local quoted = {}
-  for i = 1, #messages do quoted[i] = json_string(messages[i]) end
+  for i = 1, #messages do
+    quoted[i] = json_string(messages[i])
+  end
   return ',"log":[' .. concat(quoted, ",") .. "]"
 end
 
@@ -67,12 +73,25 @@ local function put_row(reply, record)
   -- type 0 is an empty non-terminal: pdns's QType("ENT") is code 0, and with content it fails
   -- to parse ("When parsing ENT trailing data was not parsed") as native's ENT with content does
   local type_text = code == 0 and "ENT" or qtype_name(code)
-  if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then content = '"' .. content .. '"' end
-  reply:putf('{"qtype":"%s","qname":%s,"content":%s,"ttl":%d', type_text,
-    json_string(record.name_text), json_string(content), record.ttl)
-  if record.domain_id ~= -1 then reply:putf(',"domain_id":%d', record.domain_id) end
-  if not record.auth then reply:put(',"auth":0') end
-  if record.scope ~= 0 then reply:putf(',"scopeMask":%d', record.scope) end
+  if QUOTED_TYPES[code] and byte(content, 1) ~= 34 then
+    content = '"' .. content .. '"'
+  end
+  reply:putf(
+    '{"qtype":"%s","qname":%s,"content":%s,"ttl":%d',
+    type_text,
+    json_string(record.name_text),
+    json_string(content),
+    record.ttl
+  )
+  if record.domain_id ~= -1 then
+    reply:putf(',"domain_id":%d', record.domain_id)
+  end
+  if not record.auth then
+    reply:put(',"auth":0')
+  end
+  if record.scope ~= 0 then
+    reply:putf(',"scopeMask":%d', record.scope)
+  end
   reply:put("}")
 end
 
@@ -94,16 +113,20 @@ local function rows_reply(hook, result)
       return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
     end
     if type(row) ~= "table" then
-      return nil, format("%s result row %s is %s, expected a table", hook, tostring(index),
-        describe(row))
+      return nil,
+        format("%s result row %s is %s, expected a table", hook, tostring(index), describe(row))
     end
     local ok, why = read_row(index, row, record, warnings)
-    if not ok then return nil, hook .. " " .. why end
+    if not ok then
+      return nil, hook .. " " .. why
+    end
     reply:put(separator)
     separator = ","
     put_row(reply, record)
   end
-  if separator ~= "," then reply:put(separator) end -- no rows
+  if separator ~= "," then
+    reply:put(separator)
+  end -- no rows
   for i = 1, #warnings do -- read_row words them as pipe LOG lines
     warnings[i] = match(warnings[i], "^LOG\t(.-)\n$") or warnings[i]
   end
@@ -111,7 +134,9 @@ local function rows_reply(hook, result)
   reply:put(log_member(warnings))
   reply:put("}\n")
   local text = reply:get()
-  if #text > KEPT_BUFFER_BYTES then reply:free() end
+  if #text > KEPT_BUFFER_BYTES then
+    reply:free()
+  end
   return text
 end
 
@@ -125,7 +150,9 @@ local EMPTY_ADDRESS, EMPTY_NETWORK = "0.0.0.0", "0.0.0.0/0"
 -- address and the real remote (the ECS subnet, or the client as /32 or /128).
 function M.lookup(qtype_text, qname_text, id, remote, local_address, real_remote)
   local ok, qname = pcall(parse_name, qname_text)
-  if not ok then return nil, "malformed request: invalid qname: " .. tostring(qname) end
+  if not ok then
+    return nil, "malformed request: invalid qname: " .. tostring(qname)
+  end
   local qtype = new_qtype(qtype_text)
   local ctx = {}
   if remote ~= EMPTY_ADDRESS or local_address ~= EMPTY_ADDRESS or real_remote ~= EMPTY_NETWORK then
@@ -134,7 +161,9 @@ function M.lookup(qtype_text, qname_text, id, remote, local_address, real_remote
   end
   local result
   ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   return rows_reply("dns_lookup", result)
 end
 
@@ -145,16 +174,29 @@ end
 -- rest without one, so a streamed line would suit pdns; a failure after rows were sent would have
 -- to end the line as `],"result":false,"log":[...]}` (json11 keeps a repeated key's last value).
 function M.list(zone_text, id)
-  if not hooks.dns_list then return '{"result":false,"log":["dns_list missing - cannot do AXFR"]}\n' end
+  if not hooks.dns_list then
+    return '{"result":false,"log":["dns_list missing - cannot do AXFR"]}\n'
+  end
   local ok, zone = pcall(parse_name, zone_text)
-  if not ok then return nil, "malformed request: invalid zonename: " .. tostring(zone) end
+  if not ok then
+    return nil, "malformed request: invalid zonename: " .. tostring(zone)
+  end
   local result
   ok, result = call("dns_list", hooks.dns_list, zone, id)
-  if not ok then return nil, result end
+  if not ok then
+    return nil, result
+  end
   if type(result) == "boolean" then
-    return format('{"result":false,"log":[%s]}\n', json_string(format(
-      "dns_list returned %s for %s: no such zone or not listable", tostring(result),
-      zone:toString())))
+    return format(
+      '{"result":false,"log":[%s]}\n',
+      json_string(
+        format(
+          "dns_list returned %s for %s: no such zone or not listable",
+          tostring(result),
+          zone:toString()
+        )
+      )
+    )
   end
   return rows_reply("dns_list", result)
 end
@@ -165,21 +207,37 @@ end
 -- forms, escaped to printable ASCII). Strings are taken only without a backslash (a JSON
 -- escape), control or non-ASCII byte: those lines, rare, go through Python's JSON reader.
 local S = '"([^"\\%c\128-\255]*)"'
-local LOOKUP = '^{"method": "lookup", "parameters": {"local": ' .. S .. ', "qname": ' .. S
-  .. ', "qtype": ' .. S .. ', "real%-remote": ' .. S .. ', "remote": ' .. S
+local LOOKUP = '^{"method": "lookup", "parameters": {"local": '
+  .. S
+  .. ', "qname": '
+  .. S
+  .. ', "qtype": '
+  .. S
+  .. ', "real%-remote": '
+  .. S
+  .. ', "remote": '
+  .. S
   .. ', "zone%-id": (%-?%d+)}}$'
 
 -- A request line: the reply line; false for a line this does not take (Python answers it, and no
 -- hook has run); nil, reason, qname when the lookup fails (Python answers with a failing row).
 local function answer(line)
   local local_address, qname, qtype, real_remote, remote, id_text = match(line, LOOKUP)
-  if not qname or find(id_text, "^%-?0%d") then return false end -- JSON has no leading zeros
+  if not qname or find(id_text, "^%-?0%d") then
+    return false
+  end -- JSON has no leading zeros
   -- the range lua2pipe.py's _parameter accepts for an int; "-0" + 0 is 0 (-0 on LuaJIT)
   local id = tonumber(id_text) + 0
-  if id < -2147483648 or id >= 4294967296 then return false end
+  if id < -2147483648 or id >= 4294967296 then
+    return false
+  end
   local reply, why = M.lookup(qtype, qname, id, remote, local_address, real_remote)
-  if reply then return reply end
-  if find(why, "^malformed request: ") then return false end -- a bad qname: no hook ran
+  if reply then
+    return reply
+  end
+  if find(why, "^malformed request: ") then
+    return false
+  end -- a bad qname: no hook ran
   return nil, why, qname
 end
 M.answer = answer
@@ -191,17 +249,23 @@ function M.answer_capped(line)
   local ok, reply, why, qname = pcall(answer, line)
   local full = reply ~= false and heap_full()
   if ok and not full then
-    if reply ~= nil then return reply end -- text or false, alone: lupa turns several into a tuple
+    if reply ~= nil then
+      return reply
+    end -- text or false, alone: lupa turns several into a tuple
     return reply, why, qname
   end
   if ok then
-    why = format("Lua heap over --max-memory after a full collection (%d KB live)",
-      floor(collectgarbage("count")))
+    why = format(
+      "Lua heap over --max-memory after a full collection (%d KB live)",
+      floor(collectgarbage("count"))
+    )
   else
     why = "dns_lookup result could not be read: " .. (type(reply) == "string" and reply or "error")
     qname = match(line, '"qname": "([^"]*)"')
   end
-  if full then why = why .. ": restarting with a fresh Lua state" end
+  if full then
+    why = why .. ": restarting with a fresh Lua state"
+  end
   return nil, why, qname, full
 end
 
