@@ -101,6 +101,10 @@ def _escape_controls(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
+def _call(work: Callable[[], Any]) -> Any:
+    return work()
+
+
 class Log:
     """The process's logger: ``key=value`` lines by default, JSON lines with ``json=True``.
 
@@ -111,6 +115,10 @@ class Log:
         self.level = level
         self.json = json
         self._logger: Any = None
+        #: Runs lua2pipe's own lazy imports (structlog at the first event, cryptography at CMD
+        #: keys) off the --max-query-ms clock of the question in hand: a serving
+        #: :meth:`Coprocess.off_the_clock`, set by the coprocess; elsewhere there is no clock.
+        self.off_the_clock: Callable[[Callable[[], Any]], Any] = _call
 
     def _configure(self) -> Any:
         import structlog
@@ -140,7 +148,7 @@ class Log:
         if level > self.level and not force:
             return
         if self._logger is None:
-            self._logger = self._configure()
+            self._logger = self.off_the_clock(self._configure)
         name = LOG_LEVELS[min(max(level, 0), 7)]
         self._logger.msg(event, level=name, program="lua2pipe", **fields)
 
@@ -516,6 +524,8 @@ class Coprocess:
         self.in_hand = b""
         self.busy_since = 0.0
         self.answer_lock = threading.Lock()
+        self.serving_thread = 0  # the ident of the thread that runs serve(): the clock is its own
+        self.log.off_the_clock = self.off_the_clock
         # Set once stdin reached EOF and dns_deinit runs: past the limit the watchdog then exits,
         # as there is no question to answer and nobody to answer it to.
         self.closing = False
@@ -534,6 +544,27 @@ class Coprocess:
 
     def write(self, data: bytes) -> None:
         write_all(self.output_fd, data)
+
+    def off_the_clock(self, work: Callable[[], Any]) -> Any:
+        """Runs ``work``, an import lua2pipe makes the first time a question needs it, without
+        counting it against the question's --max-query-ms. Importing and configuring structlog
+        (a hook's first print or pdnslog) and importing cryptography (CMD keys) took 0.1-0.5 s
+        of wall-clock time each on the 2-CPU test machine under a load average of 9, and cut
+        well-behaved hooks as runaways. Importing them at start-up instead would put them on
+        pdns's clock: it waits pipe-timeout for HELO's answer (pipebackend.cc CoWrapper::launch)
+        and starts many coprocesses at once. Only the serving thread's own imports stop its
+        clock: a reload's dns_init printing on the loader thread does not stop a hook's."""
+        if threading.get_ident() != self.serving_thread:
+            return work()
+        with self.answer_lock:  # not between the watchdog's check and its answer
+            started = self.busy_since
+            self.busy_since = 0.0
+        paused = time.monotonic()
+        try:
+            return work()
+        finally:
+            if started:
+                self.busy_since = started + time.monotonic() - paused
 
     def stream(self, part: bytes) -> None:
         """Writes the rows of an AXFR answer rendered so far (lua/dispatch.lua streams them, see
@@ -595,6 +626,7 @@ class Coprocess:
     def serve(self) -> int:
         """Answers questions until EOF, then runs dns_deinit. Returns the process exit code."""
         self.serving = True
+        self.serving_thread = threading.get_ident()
         if self.script is not None:
             self.script.dispatch.set_stream(self.stream)
         self.watchdog.start()  # before HELO too: a failed handshake also ends in dns_deinit
@@ -1915,7 +1947,8 @@ class Commands:
     def keys(self, argument: str) -> str:
         args, flags = _split_arguments("keys", argument, ["ZONE"], flags=("--json", "--private"))
         keys, warnings = _hook_result(self._script().dispatch.cmd_keys(args["ZONE"].encode()))
-        from _lua2pipe.keys import content_digest, key_fingerprint  # cryptography: only keys pays
+        # cryptography: only keys pays, and not on the question's clock
+        content_digest, key_fingerprint = self.coprocess.log.off_the_clock(_keys_functions)
 
         private = "--private" in flags
         lines, result = [], []
@@ -1950,6 +1983,12 @@ class Commands:
         serial = _integer_argument("set-notified", "SERIAL", args["SERIAL"], 0, 2**32 - 1)
         _hook_result(self._script().dispatch.cmd_set_notified(zone_id, serial))
         return f"ok: dns_set_notified({zone_id}, {serial}) called"
+
+
+def _keys_functions() -> tuple[Callable[[str], str], Callable[[int, str], tuple[int | None, int | None]]]:
+    from _lua2pipe.keys import content_digest, key_fingerprint
+
+    return content_digest, key_fingerprint
 
 
 def _canonical_key(zone: str) -> Any:

@@ -215,6 +215,43 @@ def test_idle_never_exits_and_eof_exits_cleanly():
         assert remote.close() == 0
 
 
+EDITED = """
+function dns_lookup(qtype, qname)
+  return { { name = qname, type = "TXT", content = '"VERSION"', ttl = 60, domain_id = 7 } }
+end
+"""
+
+
+def test_an_edited_script_is_reloaded_between_two_requests(tmp_path):
+    script = tmp_path / "zone.lua"
+    script.write_text(EDITED.replace("VERSION", "v1"))
+
+    def rows(version: str) -> dict:
+        return {
+            "result": [
+                {
+                    "qtype": "TXT",
+                    "qname": "www.example.com.",
+                    "content": f'"{version}"',
+                    "ttl": 60,
+                    "domain_id": 7,
+                }
+            ]
+        }
+
+    with Remote(script) as remote:
+        assert remote.call(lookup("www.example.com.")) == rows("v1")
+        (tmp_path / "zone.tmp").write_text(EDITED.replace("VERSION", "v2"))
+        (tmp_path / "zone.tmp").replace(script)  # as an editor saves
+        deadline = time.monotonic() + 5  # the script is checked once a second
+        while (reply := remote.call(lookup("www.example.com."))) == rows(
+            "v1"
+        ) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reply == rows("v2")
+        assert remote.close() == 0
+
+
 # -- one crossing per lookup: lua/remote.lua reads a lookup line in pdns's own form
 
 

@@ -13,9 +13,12 @@ import subprocess
 import time
 
 import pytest
-from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, Lua2Pipe
+from coprocess_client import LUA2PIPE, PDNS_TIMEOUT, SCRIPTS, Lua2Pipe
 from helpers import q
 from pdns import PdnsServer, _process_group_members
+from test_cmd import KEY_LINES
+
+import lua2pipe
 
 pytestmark = pytest.mark.lua2pipe
 
@@ -204,3 +207,61 @@ def test_raising_finalizers_are_logged_and_every_question_is_answered(tmp_path, 
         log = coprocess.stderr_text()
         assert 'event="error in __gc metamethod"' in log and 'finalizer raised"' in log, log[-2000:]
         assert "ERROR in finalizer" not in log  # LuaJIT's own line, on stderr unstructured
+
+
+# -- lua2pipe's own lazy imports are not the hook's time
+
+#: lua2pipe as pdns runs it (the lua2pipe shell script's command), with the two imports a
+#: question can trigger made as slow as structlog's and cryptography's were under a load
+#: average of 9 on the 2-CPU test machine (0.3-0.5 s of wall-clock time each).
+SLOW_IMPORTS = f"""
+import builtins, sys, time
+real_import = builtins.__import__
+def slow_import(name, *args, **kwargs):
+    if name in ("structlog", "_lua2pipe.keys") and name not in sys.modules:
+        time.sleep(0.5)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = slow_import
+{lua2pipe.RUN_BY_NAME}
+"""
+
+PRINTS = """
+dofile("HOOKS")
+function dns_lookup(qtype, qname)
+  if qname:toString() == "spin.example.org." then while true do end end
+  print("first print of " .. qname:toString())
+  return { { name = qname, type = "TXT", content = "printed", ttl = 60, domain_id = 1 } }
+end
+"""
+
+
+def test_a_hooks_first_print_and_the_first_cmd_keys_are_not_cut_by_lua2pipes_slow_imports(tmp_path):
+    script = tmp_path / "prints.lua"
+    script.write_text(PRINTS.replace("HOOKS", str(SCRIPTS / "hooks.lua")))
+    python = LUA2PIPE.parent / ".venv" / "bin" / "python"
+    questions = [
+        q("first.example.org"),
+        "CMD\tkeys example.com",
+        q("spin.example.org"),
+        q("next.example.org"),
+    ]
+    result = subprocess.run(
+        [str(python), "-I", "-c", SLOW_IMPORTS, str(script), "--max-query-ms", str(RUNAWAY_MS)],
+        input="".join(line + "\n" for line in ["HELO\t5", *questions]).encode(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.decode().splitlines()[1:] == [
+        'DATA\t0\t1\tfirst.example.org.\tIN\tTXT\t60\t1\t"printed"',
+        "END",
+        *KEY_LINES,
+        "END",
+        # the clock still runs after the imports: a runaway is cut at the limit
+        f"LOG\thook still running after {RUNAWAY_MS} ms (--max-query-ms): stopped, Lua state restarted",
+        "FAIL",
+        'DATA\t0\t1\tnext.example.org.\tIN\tTXT\t60\t1\t"printed"',
+        "END",
+    ], result.stderr
+    assert result.returncode == 0
+    assert 'event="first print of first.example.org."' in result.stderr.decode()
