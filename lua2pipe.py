@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, MutableMapping, Sequence
     from typing import Any
 
+    from _lua2pipe.record import Recorder
+
 __all__ = ["Coprocess", "Lua2PipeError", "ProtocolError", "Script", "ScriptError", "main"]
 
 VERSION = "0.1.0"
@@ -1211,19 +1213,26 @@ def _remote_info(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer_initialize(input_fd: int, output_fd: int, pending: bytes) -> bytes:
+def answer_initialize(
+    input_fd: int, output_fd: int, pending: bytes, recorder: Recorder | None = None
+) -> bytes:
     """Answers pdns's first request, ``initialize``, before the script loads; returns what was
     read and not answered. A late reply would be read as the answer to pdns's next request and
     shift every later answer by one (pdns 4.7.3 RemoteBackend::send raises without dropping the
     connector), so the script (and dns_init) loads after this reply, while pdns waits for the
-    next one."""
+    next one. With ``recorder`` (--record), the request and its reply reach the transcript
+    just before the reply goes to pdns, as every later answer does."""
     import json
 
     reader = LineReader(input_fd, pending)
     try:
         line = reader.readline()
     except ProtocolError as exc:
-        write_all(output_fd, _reply(False, [str(exc)]))
+        reply = _reply(False, [str(exc)])
+        if recorder is not None:
+            recorder.unreadable(exc)
+            recorder.answer(reply)
+        write_all(output_fd, reply)
         return reader.pending
     if line is None:
         return b""
@@ -1232,8 +1241,12 @@ def answer_initialize(input_fd: int, output_fd: int, pending: bytes) -> bytes:
     except ValueError:
         request = None
     if not isinstance(request, dict) or request.get("method") != "initialize":
-        return line + b"\n" + reader.pending  # the loop answers it
-    write_all(output_fd, _reply(True))
+        return line + b"\n" + reader.pending  # the loop answers (and records) it
+    reply = _reply(True)
+    if recorder is not None:
+        recorder.question(line)
+        recorder.answer(reply)
+    write_all(output_fd, reply)
     return reader.pending
 
 
@@ -2132,13 +2145,18 @@ def serve_main(argv: list[str]) -> int:
     else:
         abi, pending = 0, b""
     protocol_in, protocol_out = private_protocol_streams()
+    recorder = None
+    if args.record:  # chosen once: a session that is not recorded never loads the recorder
+        from _lua2pipe.record import open_recorder
+
+        recorder = open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))
     if not args.resume:
         # The first byte decides the protocol: "{" is the remote backend's initialize (answered
         # before the script loads), anything else the pipe's HELO.
         pending = os.read(protocol_in, 1)
         remote = pending == b"{"
         if remote:
-            pending = answer_initialize(protocol_in, protocol_out, pending)
+            pending = answer_initialize(protocol_in, protocol_out, pending, recorder)
     # pdns waits pipe-timeout for HELO's answer, which waits for the script to load: say why in
     # the log when loading (top level, dns_init) is slow or never ends.
     slow_load = threading.Timer(
@@ -2205,15 +2223,13 @@ def serve_main(argv: list[str]) -> int:
         "resumed": bool(args.resume),
     }
     coprocess: Coprocess
-    if remote:
-        if args.record:
-            log(4, "--record does not record remote-mode sessions yet", record=args.record)
-        coprocess = RemoteCoprocess(script, protocol_in, protocol_out, **settings)
-    elif args.record:  # chosen once: a session that is not recorded never loads the recorder
-        from _lua2pipe.record import RecordingCoprocess, open_recorder
+    if recorder is not None:
+        from _lua2pipe.record import RecordingCoprocess, RecordingRemoteCoprocess
 
-        recorder = open_recorder(args.record, args.script, argv, log, resume=bool(args.resume))
-        coprocess = RecordingCoprocess(recorder, script, protocol_in, protocol_out, **settings)
+        recording = RecordingRemoteCoprocess if remote else RecordingCoprocess
+        coprocess = recording(recorder, script, protocol_in, protocol_out, **settings)
+    elif remote:
+        coprocess = RemoteCoprocess(script, protocol_in, protocol_out, **settings)
     else:
         coprocess = Coprocess(script, protocol_in, protocol_out, **settings)
     try:

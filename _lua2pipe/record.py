@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _lua2pipe.transcript import RECORDED_BANNER, transcript_escape
-from lua2pipe import VERSION, Coprocess, LineReader, Log, ProtocolError, write_all
+from lua2pipe import VERSION, Coprocess, LineReader, Log, ProtocolError, RemoteCoprocess, write_all
 
 
 class Recorder:
@@ -25,12 +25,13 @@ class Recorder:
     Each answer reaches the file with its questions in one unbuffered write, just before it
     goes to pdns: a SIGKILL loses at most the answer in hand.
 
-    The file is created at the first answer (the HELO banner), so a coprocess killed before it
-    answers anything leaves no file. Its name is ``pattern`` with ``%p`` replaced by the process
-    id (``%%`` is ``%``); it is never overwritten or shared: pdns runs several coprocesses with
-    the same command, so when the name is taken by a regular file, ``.PID`` (then ``.PID-N``)
-    goes before its extension; a name that is something else (``/dev/null``, a directory) stops
-    the recording. A restart by the watchdog (same pid, ``--resume``) continues the same file.
+    The file is created at the first answer (the HELO banner, or remote mode's reply to
+    ``initialize``), so a coprocess killed before it answers anything leaves no file. Its name
+    is ``pattern`` with ``%p`` replaced by the process id (``%%`` is ``%``); it is never
+    overwritten or shared: pdns runs several coprocesses with the same command, so when the
+    name is taken by a regular file, ``.PID`` (then ``.PID-N``) goes before its extension; a
+    name that is something else (``/dev/null``, a directory) stops the recording. A restart by
+    the watchdog (same pid, ``--resume``) continues the same file.
     """
 
     #: Set in the environment while recording, so a restart (same pid) finds the file.
@@ -200,6 +201,13 @@ class RecordingCoprocess(Coprocess):
         status = super().serve()
         self.recorder.exit(status)
         return status
+
+
+class RecordingRemoteCoprocess(RecordingCoprocess, RemoteCoprocess):
+    """A :class:`RemoteCoprocess` that records its session: :class:`RecordingCoprocess`'s
+    methods, each around the remote one (one request line, one reply line; the runaway reply
+    is :meth:`RemoteCoprocess.runaway_answer`'s). ``initialize``, answered before the script
+    loads, is recorded by :func:`lua2pipe.answer_initialize`."""
 
 
 def open_recorder(pattern: str, script: str, argv: list[str], log: Log, *, resume: bool = False) -> Recorder:

@@ -31,8 +31,14 @@ def _expected_matches(expected: tuple[str, Any], line: bytes) -> bool:
 def frame_sizes(questions: list[bytes], answers: list[bytes]) -> list[int]:
     """How many answer lines belong to each question, read the way pdns reads them: one line
     for HELO, up to END for CMD (at ABI 5), else up to END or FAIL, plus the END that follows
-    FAIL for a zone-walk SOA question. The last question takes any lines left over."""
+    FAIL for a zone-walk SOA question; in a remote session (its first line a JSON object, as
+    lua2pipe's serve_main decides) one line each (pdns 4.7.3 pipeconnector.cc
+    PipeConnector::recv_message). The last question takes any lines left over."""
     sizes: list[int] = []
+    if questions[:1] and questions[0].startswith(b"{"):
+        sizes = [1 if index < len(answers) else 0 for index in range(len(questions))]
+        sizes[-1] += max(0, len(answers) - len(questions))
+        return sizes
     position, abi = 0, 0
     for question in questions:
         fields = question.split(b"\t")

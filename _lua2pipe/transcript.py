@@ -1,4 +1,5 @@
-"""Transcripts: one pipe-protocol session as a text file a person can write and read.
+"""Transcripts: one protocol session as a text file a person can write and read (a pipe
+session begins with HELO, a remote-mode one with pdns's ``initialize``, a JSON object).
 
 A transcript names the script and the options it runs with, then holds each line pdns sends
 (``> ``) and each line lua2pipe must answer (``< ``, or ``<~ `` for a regular expression), with

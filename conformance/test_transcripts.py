@@ -152,6 +152,12 @@ def test_frame_sizes_follow_pdns() -> None:
     assert frame_sizes(questions, answers) == [1, 3, 2, 2, 2]
 
 
+def test_frame_sizes_of_a_remote_session_are_one_reply_line_per_request_line() -> None:
+    questions = [b'{"method": "initialize"}', b'{"method": "lookup"}', b"not json", b"{}"]
+    assert frame_sizes(questions, [b'{"result":true}', b"END", b"FAIL"]) == [1, 1, 1, 0]
+    assert frame_sizes(questions, [b"{}"] * 6) == [1, 1, 1, 3]
+
+
 def test_replay_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = TRANSCRIPTS[0]
     bad = tmp_path / "bad.txt"

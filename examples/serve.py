@@ -3,8 +3,8 @@
     python examples/serve.py [--port 5300] [--address 127.0.0.1] [--native | --remote] [SCRIPT]
 
 pdns runs with launch=pipe and lua2pipe as its coprocess (with --remote, launch=remote and
-lua2pipe through the remote backend's pipe connector, with remote-dnssec and the zone cache on;
-with --native, pdns's own lua2 backend, for comparison), from a throwaway config directory:
+lua2pipe through the remote backend's pipe connector, with remote-dnssec, the zone cache on and
+timeout=0; with --native, pdns's own lua2 backend, for comparison), from a throwaway config directory:
 the system's pdns service and /etc/powerdns are never touched, and pdns listens on the one
 loopback address given. Its log goes to this terminal. Ctrl-C (or SIGTERM) stops it.
 
@@ -14,6 +14,7 @@ The pdns.conf is written by tests/pdns.py, the same code the end-to-end tests us
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import signal
 import sys
@@ -114,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     extra = dict(setting.split("=", 1) for setting in args.set)
+    kind = PdnsServer.native if args.native else PdnsServer.pipe
     if args.remote:  # the zone cache at pdns's default interval (getAllDomains answers it)
         extra = {"zone-cache-refresh-interval": None, **extra}
-    kind = PdnsServer.native if args.native else PdnsServer.remote if args.remote else PdnsServer.pipe
+        # timeout=0, as README "Remote mode" recommends: pdns then reads replies buffered, not one
+        # byte per read() (pdns 4.7.3 pipeconnector.cc PipeConnector::launch, recv_message), and
+        # lua2pipe's watchdog (--max-query-ms) bounds every request instead of pdns's timeout.
+        kind = functools.partial(PdnsServer.remote, timeout_ms=0)
     server = kind(
         args.script,
         extra=extra,

@@ -326,3 +326,131 @@ def test_a_runaway_question_pdns_asks_is_recorded_with_its_answer(tmp_path: Path
     assert lines[spin + 1 : spin + 5] == [*RUNAWAY_ANSWER, "< END", RESTARTED]
     result = replay_transcript(path)
     assert result.passed, result.report
+
+
+# -- remote mode: the first line is initialize's JSON object, then one request, one reply
+
+
+def remote_request(method: str, **parameters: object) -> str:
+    """A request as pdns 4.7.3 writes it (RemoteBackend::send, json11's dump: sorted members)."""
+    return json.dumps({"method": method, "parameters": parameters}, sort_keys=True)
+
+
+def remote_lookup(qname: str, qtype: str = "ANY", client: int = 1) -> str:
+    return remote_request(
+        "lookup",
+        qname=qname,
+        qtype=qtype,
+        local="127.0.0.1",
+        remote=f"127.0.0.{client}",
+        **{"real-remote": f"127.0.0.{client}/32", "zone-id": 1},
+    )
+
+
+REMOTE_SESSION = [
+    remote_request("initialize", command="lua2pipe zone.lua", timeout="0"),
+    remote_lookup("www.example.org.", "A"),
+    remote_lookup("a\\032b.example.org."),
+    remote_request("getDomainInfo", name="example.org."),
+    remote_request("directBackendCmd", query="echo hello\tworld"),
+    "not json",
+]
+
+
+def test_a_remote_session_is_recorded_line_by_line_and_replays_green(tmp_path: Path) -> None:
+    record = tmp_path / "remote.txt"
+    stdin = session_bytes(REMOTE_SESSION)
+    plain = run([str(ZONE), "--loglevel", "6"], stdin)
+    recorded = run([str(ZONE), "--loglevel", "6", "--record", str(record)], stdin)
+    assert recorded.returncode == plain.returncode == 0
+    assert recorded.stdout == plain.stdout
+    client = '"real-remote": "127.0.0.1/32", "remote": "127.0.0.1", "zone-id": 1}}'
+    assert record.read_text().splitlines()[1:] == [
+        f"script: {ZONE}",
+        "options: --loglevel 6",
+        '> {"method": "initialize", "parameters": {"command": "lua2pipe zone.lua", "timeout": "0"}}',
+        '< {"result":true}',
+        '> {"method": "lookup", "parameters": {"local": "127.0.0.1", "qname": "www.example.org.", '
+        f'"qtype": "A", {client}',
+        '< {"result":[{"qtype":"A","qname":"www.example.org.","content":"192.0.2.1","ttl":300,'
+        '"domain_id":1}]}',
+        # JSON's escaped backslash (the name's a\032b) is a run of two: the transcript doubles it
+        '> {"method": "lookup", "parameters": {"local": "127.0.0.1", "qname": '
+        f'"a\\\\\\\\032b.example.org.", "qtype": "ANY", {client}',
+        '< {"result":[]}',
+        '> {"method": "getDomainInfo", "parameters": {"name": "example.org."}}',
+        '< {"result":{"id":1,"zone":"example.org.","kind":"native","serial":2024010101,'
+        '"notified_serial":0,"last_check":0,"masters":[]}}',
+        # JSON's \t is a backslash before a t: doubled, so it does not read as a tab
+        '> {"method": "directBackendCmd", "parameters": {"query": "echo hello\\\\tworld"}}',
+        '< {"result":"hello\\\\tworld"}',
+        "> not json",
+        '< {"result":false,"log":["lua2pipe: malformed request: not a JSON request: Expecting value: '
+        'line 1 column 1 (char 0)"]}',
+    ]
+    assert Transcript(record).questions == stdin.rstrip(b"\n").split(b"\n")
+    result = replay_transcript(record)
+    assert result.passed, result.report
+    assert result.output == plain.stdout
+
+
+def test_a_remote_runaway_request_and_its_reply_are_recorded_before_the_restart(tmp_path: Path) -> None:
+    script = tmp_path / "spin.lua"
+    script.write_text(SPIN)
+    record = tmp_path / "runaway.txt"
+    questions = [
+        remote_request("initialize", timeout="0"),
+        remote_lookup("spin.example.org.", "TXT"),
+        remote_lookup("after.example.org.", "TXT"),
+    ]
+    recorded = run([str(script), "--max-query-ms", "200", "--record", str(record)], session_bytes(questions))
+    assert recorded.returncode == 0, recorded.stderr
+    why = "hook still running after 200 ms (--max-query-ms): stopped, Lua state restarted"
+    assert record.read_text().splitlines()[3:] == [
+        '> {"method": "initialize", "parameters": {"timeout": "0"}}',
+        '< {"result":true}',
+        f"> {questions[1]}",
+        '< {"result":[{"qtype":"A","qname":"spin.example.org.","content":"","ttl":0}],"log":["' + why + '"]}',
+        RESTARTED,
+        f"> {questions[2]}",
+        '< {"result":[{"qtype":"TXT","qname":"after.example.org.","content":"\\"fine\\"","ttl":60,'
+        '"domain_id":1}]}',
+    ]
+    result = replay_transcript(record)
+    assert result.passed, result.report
+
+
+@pytest.mark.pdns("remote")
+@pytest.mark.lua2pipe
+def test_record_remote_sessions_pdns_drives(tmp_path: Path, start_pdns) -> None:
+    from pdns import PdnsServer
+
+    records = tmp_path / "records"
+    records.mkdir()
+    args = ["--loglevel", "4", "--record", str(records / "session-%p.txt")]
+    server = start_pdns(
+        PdnsServer.remote(ZONE, {"zone-cache-refresh-interval": 0}, args=args, dnssec=False, timeout_ms=0)
+    )
+    answer = server.query("www.example.org", "A")
+    assert [rrset.to_text() for rrset in answer.answer] == ["www.example.org. 300 IN A 192.0.2.1"]
+    answer = server.query("example.org", "MX", source="127.0.0.2")
+    assert [rrset.to_text() for rrset in answer.answer] == ["example.org. 300 IN MX 10 mail.example.org."]
+    assert server.query("nope.example.org", "A").rcode() == 3  # NXDOMAIN
+    assert len(server.axfr("example.org")) >= 12
+    server.stop()
+
+    files = sorted(records.glob("session-*.txt"))
+    assert files, "pdns's remote coprocesses record"
+    lines = {line for path in files for line in path.read_text().splitlines()}
+    assert {
+        f"> {remote_lookup('www.example.org.')}",
+        f"> {remote_lookup('example.org.', client=2)}",
+        '> {"method": "list", "parameters": {"domain_id": 1, "include_disabled": false, '
+        '"zonename": "example.org."}}',
+    } <= lines
+    for path in files:
+        transcript = Transcript(path)
+        assert transcript.questions[0].startswith(b'{"method": "initialize", "parameters": {"command": ')
+        assert transcript.options == ["--loglevel", "4"]
+        result = replay_transcript(path)
+        assert result.passed, result.report
