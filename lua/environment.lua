@@ -550,8 +550,9 @@ end
 local S_START, S_ESCAPE, S_DIGIT1, S_DIGIT2 = 1, 2, 3, 4
 local S_LABEL, S_NUMBER, S_DOT = 5, 6, 7
 
--- The escaped path (segmentDNSNameRaw): \DDD is exactly three digits and
--- wraps modulo 256, \X is X. The label length is a signed char.
+-- The escaped path (segmentDNSNameRaw in pdns/dnslabeltext.rl): \DDD is exactly three digits and
+-- wraps modulo 256, \X is X (any byte). The label length is an unsigned char in 4.7.3: a label of
+-- 256 to 319 bytes wraps past the check (the 255-byte name limit refuses it after).
 local function parse_escaped(text)
   if byte(text, 1) == 46 then
     return ROOT_WIRE -- native quirk: ".foo\." silently gives the root
@@ -565,15 +566,10 @@ local function parse_escaped(text)
   local function bad(msg)
     return std_error("Unable to parse DNS name '" .. cstr(text) .. "': " .. msg)
   end
-  -- Closes the current label; nil + message if its (signed char) length is
-  -- not 0-63.
+  -- Closes the current label; nil + message if its (unsigned char) length is over 63.
   local function end_label()
-    local signed = label_len % 256
-    if signed > 127 then
-      signed = signed - 256
-    end
-    if signed < 0 or signed > 63 then
-      return bad("invalid label length " .. signed)
+    if label_len % 256 > 63 then
+      return bad("invalid label length " .. label_len % 256)
     end
     wire[len_at] = char(label_len % 256)
     return true
@@ -662,8 +658,11 @@ local function parse_wire(text)
   if first == nil or first == 0 or (first == 46 and (#text == 1 or byte(text, 2) == 0)) then
     return ROOT_WIRE
   end
+  -- DNSName(const char*, size_t) (pdns/dnsname.cc) picks the escaped path with strchr(p, '\\'),
+  -- which stops at the first NUL: a backslash after a NUL is a plain byte of the fast path.
   local err
-  if find(text, "\\", 1, true) then
+  local backslash, nul = find(text, "\\", 1, true), find(text, "\0", 1, true)
+  if backslash and not (nul and nul < backslash) then
     wire, err = parse_escaped(text)
   else
     wire, err = parse_plain(text)

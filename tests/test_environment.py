@@ -138,13 +138,33 @@ def test_dnsname_parse_and_print(env, text, expected):
         ("a\\...", "Unable to parse DNS name 'a\\...': cs=0"),
         ("a" * 64, "label too long to append"),
         ("a" * 64 + "\\.", "invalid label length 65"),
-        ("a" * 128 + "\\.", "invalid label length -127"),
+        ("a" * 128 + "\\.", "invalid label length 129"),
     ],
 )
 def test_dnsname_parse_errors(env, text, message):
     err = env.error("local n = newDN(...) return n", text.encode())
     assert err.startswith("test.lua:1: Caught exception: ")
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("text", "result"),
+    [
+        # DNSName(const char*, size_t) (pdns/dnsname.cc) finds a backslash with strchr, which
+        # stops at the first NUL: after one, a backslash is a plain byte
+        (b"a\0\\065", "a\\000\\\\065."),
+        (b"a\0\\", "a\\000\\\\."),
+        (b"a\\065\0\\066", "aA\\000B."),
+        # segmentDNSNameRaw (pdns/dnslabeltext.rl) counts a label in an unsigned char
+        (
+            b"\\065" * 130,
+            "Caught exception: Unable to parse DNS name '" + "\\065" * 130 + "': invalid label length 130",
+        ),
+    ],
+)
+def test_a_name_text_reads_as_pdns_reads_it_on_every_runtime(any_env, text, result):
+    code = "local ok, name = pcall(newDN, ...) if ok then return name:toString() end return name"
+    assert any_env.run(code, text) == result
 
 
 def test_dnsname_length_limits(env):

@@ -41,6 +41,10 @@ case("dn-rawlabels", function() return table.concat(newDN("a\\.b.c\\032d.e"):get
 case("dn-escape", function() return newDN("a b.c"):toString(), newDN("caf\195\169.x"):toString(), newDN("t\tab.x"):toString() end)
 case("dn-escape-ddd", function() return newDN("\\065\\066c.x"):toString(), newDN("\\256a.x"):toString(), newDN("\\999.x"):toString(), newDN("\\.\\\\.x"):toString() end)
 case("dn-escape-dot-start", function() return newDN(".foo\\.")  :toString() end)
+-- a backslash after a NUL is a plain byte (DNSName's strchr stops at the NUL); an escaped label's
+-- length is an unsigned char in the error message
+case("dn-escape-nul", function() return newDN("a\0\\065"):toString(), newDN("a\0\\"):toString(), newDN("a\\065\0\\066"):toString() end)
+case("dn-label-length", function() return try(newDN, ("\\065"):rep(130)) end)
 case("dn-chopoff", function()
   local n = newDN("a.b.c")
   local r1 = n:chopOff()
