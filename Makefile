@@ -15,7 +15,7 @@ EXAMPLE   ?= examples/geo.lua
 # nothing downloaded at install or run time), run by tools/stylua.mjs with Node.js.
 STYLUA_VERSION := 2.5.2
 STYLUA     := $(VENV)/stylua/node_modules/@johnnymorganz/stylua/package.json
-LUA_FORMATTED := lua/environment.lua lua/dispatch.lua
+LUA_FORMATTED := lua/environment.lua lua/content.lua lua/dispatch.lua
 
 .PHONY: setup system-packages test lint format run run-remote bench profile soak fuzz-long clean
 
