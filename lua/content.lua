@@ -49,21 +49,35 @@ local function skip_spaces(r)
   end
 end
 
--- xfr32BitInt and its 16 and 8 bit forms: decimal digits read by std::stoull (through
--- pdns::checked_stoi<uint32_t>), then a range check per width. Positions in messages count from 0.
-local UINT64_MAX_TEXT = "18446744073709551615"
+-- A message pointing at position p of the content s, counted from 0 as pdns counts it.
+local function position_error(what, p, preposition, s)
+  return nil,
+    CONTENT_ERROR .. what .. " at position " .. (p - 1) .. " " .. preposition .. " '" .. s .. "'"
+end
 
-local function uint_reader(bits)
-  local limit = 2 ^ bits
+-- A field that skips the white space before it first, as every RecordTextReader::xfr* but xfrText
+-- does; read(r) reads the rest.
+local function spaced(read)
   return function(r)
     local err = skip_spaces(r)
     if err then
       return nil, err
     end
+    return read(r)
+  end
+end
+
+-- xfr32BitInt and its 16 and 8 bit forms: decimal digits read by std::stoull (through
+-- pdns::checked_stoi<uint32_t>), then a range check per width.
+local UINT64_MAX_TEXT = "18446744073709551615"
+
+local function uint_reader(bits)
+  local limit = 2 ^ bits
+  return spaced(function(r)
     local s, p = r.s, r.p
     local digits = match(s, "^[0-9]+", p)
     if not digits then
-      return nil, CONTENT_ERROR .. "expected digits at position " .. (p - 1) .. " in '" .. s .. "'"
+      return position_error("expected digits", p, "in", s)
     end
     r.p = p + #digits
     local value = match(digits, "^0*(.+)$") -- as std::to_string prints it
@@ -81,25 +95,15 @@ local function uint_reader(bits)
       return nil, CONTENT_ERROR .. "Overflow reading " .. bits .. " bit integer from record content"
     end
     return value
-  end
+  end)
 end
 
 -- xfrIP: dotted quad, each part decimal up to 255 (leading zeros allowed); ends at white space or
 -- a comma, which is left for the trailing-data check.
-local function read_ipv4(r)
-  local err = skip_spaces(r)
-  if err then
-    return nil, err
-  end
+local read_ipv4 = spaced(function(r)
   local s, p, n = r.s, r.p, r.n
   if not find(s, "^[0-9]", p) then
-    return nil,
-      CONTENT_ERROR
-        .. "while parsing IP address, expected digits at position "
-        .. (p - 1)
-        .. " in '"
-        .. s
-        .. "'"
+    return position_error("while parsing IP address, expected digits", p, "in", s)
   end
   local parts, octet, dots, last_was_digit = {}, 0, 0, false
   repeat
@@ -135,24 +139,14 @@ local function read_ipv4(r)
     return nil, CONTENT_ERROR .. "unable to parse IP address, trailing dot"
   end
   return parts[1] .. "." .. parts[2] .. "." .. parts[3] .. "." .. octet
-end
+end)
 
 -- xfrIP6: the run of hex digits, colons and dots, through inet_pton; printed by inet_ntop.
-local function read_ipv6(r)
-  local err = skip_spaces(r)
-  if err then
-    return nil, err
-  end
+local read_ipv6 = spaced(function(r)
   local s, p = r.s, r.p
   local address = match(s, "^[0-9A-Fa-f:.]*", p)
   if address == "" then
-    return nil,
-      CONTENT_ERROR
-        .. "while parsing IPv6 address, expected xdigits at position "
-        .. (p - 1)
-        .. " in '"
-        .. s
-        .. "'"
+    return position_error("while parsing IPv6 address, expected xdigits", p, "in", s)
   end
   local raw = inet_pton6(address)
   if not raw then
@@ -160,25 +154,20 @@ local function read_ipv6(r)
   end
   r.p = p + #address
   return ipv6_to_text(raw)
-end
+end)
 
 -- xfrName: up to white space (a carriage return belongs to the name), through DNSName's parser,
 -- whose errors are not RecordTextExceptions (no "Parsing record content" prefix). Printed with
 -- toString: absolute, escaped.
-local function read_name(r)
-  local err = skip_spaces(r)
-  if err then
-    return nil, err
-  end
+local read_name = spaced(function(r)
   local text = match(r.s, "^[^ \t\n]*", r.p)
   r.p = r.p + #text
-  local wire
-  wire, err = parse_wire(text)
+  local wire, err = parse_wire(text)
   if not wire then
     return nil, err
   end
   return wire_to_text(wire, true)
-end
+end)
 
 -- xfrText: quoted strings kept as written (escapes included, nothing is decoded), joined by one
 -- space; a last unquoted token is accepted only when it is all ASCII letters and digits. `multi`
@@ -195,13 +184,7 @@ local function text_reader(multi)
       local p = r.p
       if byte(s, p) ~= 34 then
         if not find(s, "^[0-9A-Za-z]*$", p) then
-          return nil,
-            CONTENT_ERROR
-              .. 'Data field in DNS should start with quote (") at position '
-              .. (p - 1)
-              .. " of '"
-              .. s
-              .. "'"
+          return position_error('Data field in DNS should start with quote (")', p, "of", s)
         end
         count = count + 1
         out[count] = '"' .. sub(s, p) .. '"'
@@ -230,15 +213,11 @@ local function text_reader(multi)
 end
 
 -- xfrUnquotedText (the CAA tag): one token up to a space (only a space ends it).
-local function read_unquoted(r)
-  local err = skip_spaces(r)
-  if err then
-    return nil, err
-  end
+local read_unquoted = spaced(function(r)
   local token = match(r.s, "^[^ ]+", r.p)
   r.p = r.p + #token
   return token
-end
+end)
 
 local uint8, uint16, uint32 = uint_reader(8), uint_reader(16), uint_reader(32)
 local read_text, read_texts = text_reader(false), text_reader(true)

@@ -228,6 +228,12 @@ end
 -- another type fails the whole result, as a bad value does).
 local KEY_TYPES = { string = true, number = true }
 
+-- The keys of a row that read as integers (modules/lua2backend/lua2api2.hh parseLookup), each
+-- wrapped to the width of its DNSResourceRecord field (pdns/dns.hh: ttl uint32_t, domain_id int,
+-- scopeMask uint8_t); last_modified only has to read as one.
+local INTEGER_KEYS =
+  { ttl = true, domain_id = true, scopeMask = true, scope_mask = true, last_modified = true }
+
 -- Reads one row table into `record`; returns record, or nil and the reason.
 local function read_row(index, row, record, warnings)
   record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
@@ -285,18 +291,6 @@ local function read_row(index, row, record, warnings)
       else
         return bad(index, key, value, "a string or a number")
       end
-    elseif key == "ttl" then
-      local ttl = to_integer(value)
-      if ttl == nil then
-        return bad(index, key, value, "an integer")
-      end
-      record.ttl = wrap_unsigned32(ttl)
-    elseif key == "domain_id" then
-      local id = to_integer(value)
-      if id == nil then
-        return bad(index, key, value, "an integer")
-      end
-      record.domain_id = wrap_signed32(id)
     elseif key == "auth" then
       if type(value) == "boolean" then
         record.auth = value
@@ -307,15 +301,16 @@ local function read_row(index, row, record, warnings)
         end
         record.auth = flag ~= 0
       end
-    elseif key == "scopeMask" or key == "scope_mask" then
-      local scope = to_integer(value)
-      if scope == nil then
+    elseif INTEGER_KEYS[key] then
+      local n = to_integer(value)
+      if n == nil then
         return bad(index, key, value, "an integer")
-      end
-      record.scope = scope % 256
-    elseif key == "last_modified" then
-      if to_integer(value) == nil then
-        return bad(index, key, value, "an integer")
+      elseif key == "ttl" then
+        record.ttl = wrap_unsigned32(n)
+      elseif key == "domain_id" then
+        record.domain_id = wrap_signed32(n)
+      elseif key ~= "last_modified" then
+        record.scope = n % 256
       end
     else
       -- a LOG line of its own: a control byte in the key must not break it (or forge a line)
@@ -1038,6 +1033,15 @@ local function call_zone_hook(name, zone_text, argument)
   return true, result, zone
 end
 
+-- call_zone_hook for a hook whose answer must be a table (`shape` describes it for the message).
+local function call_table_hook(name, zone_text, shape)
+  local ok, result, why = call_zone_hook(name, zone_text)
+  if ok and type(result) ~= "table" then
+    return false, nil, format("%s returned %s, expected %s", name, (describe(result)), shape)
+  end
+  return ok, result, why
+end
+
 -- A value native's table readers cannot convert poisons the whole result (LuaContext.hpp's table
 -- and variant readers fail as a whole).
 local function convertible(value)
@@ -1133,6 +1137,20 @@ local function read_info(hook, zone, info, warnings)
   return out
 end
 
+-- Why a hook's result entry is not a table at an array index (native reads such results as
+-- vector<pair<int, table>>), or nil when it is one.
+local function array_entry_error(hook, plural, index, entry)
+  if to_integer(index) == nil or type(entry) ~= "table" then
+    return format(
+      "%s result has %s = %s; %s must be tables in an array",
+      hook,
+      (describe(index)),
+      (describe(entry)),
+      plural
+    )
+  end
+end
+
 -- Without dns_get_domaininfo native falls back to an SOA lookup (getAuth): zone and serial,
 -- and (upstream) the id from the SOA row, which is also the id the pipe's zone walk finds.
 local function soa_info(zone, warnings)
@@ -1145,13 +1163,9 @@ local function soa_info(zone, warnings)
   end
   local found, record = nil, {}
   for index, row in next, result do
-    if to_integer(index) == nil or type(row) ~= "table" then
-      return nil,
-        format(
-          "dns_lookup result has %s = %s; rows must be tables in an array",
-          (describe(index)),
-          (describe(row))
-        )
+    local not_entry = array_entry_error("dns_lookup", "rows", index, row)
+    if not_entry then
+      return nil, not_entry
     end
     local row_ok, why = read_row(index, row, record, warnings)
     if not row_ok then
@@ -1302,16 +1316,10 @@ end
 
 -- All metadata: an array of {kind, {values}}, sorted by kind.
 function M.cmd_all_metadata(zone_text)
-  local ok, result, why = call_zone_hook("dns_get_all_domain_metadata", zone_text)
+  local ok, result, why =
+    call_table_hook("dns_get_all_domain_metadata", zone_text, "{KIND = {values}}")
   if not ok then
     return result, why
-  end
-  if type(result) ~= "table" then
-    return nil,
-      format(
-        "dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
-        (describe(result))
-      )
   end
   local list = {}
   for kind, values in next, result do
@@ -1339,23 +1347,16 @@ local KEY_FIELDS =
   { id = "integer", flags = "integer", active = "flag", published = "flag", content = "string" }
 
 function M.cmd_keys(zone_text)
-  local ok, result, why = call_zone_hook("dns_get_domain_keys", zone_text)
+  local ok, result, why =
+    call_table_hook("dns_get_domain_keys", zone_text, "an array of key tables")
   if not ok then
     return result, why
   end
-  if type(result) ~= "table" then
-    return nil,
-      format("dns_get_domain_keys returned %s, expected an array of key tables", (describe(result)))
-  end
   local ordered, warnings = {}, {}
   for index, key in next, result do
-    if to_integer(index) == nil or type(key) ~= "table" then
-      return nil,
-        format(
-          "dns_get_domain_keys result has %s = %s; keys must be tables in an array",
-          (describe(index)),
-          (describe(key))
-        )
+    local not_entry = array_entry_error("dns_get_domain_keys", "keys", index, key)
+    if not_entry then
+      return nil, not_entry
     end
     local out = { id = 0, flags = 0, active = false, published = true, content = "" }
     local seen = {}

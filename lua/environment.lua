@@ -89,18 +89,18 @@ for c = 65, 90 do
   TO_UPPER[char(c + 32)] = char(c)
 end
 
-local function ascii_lower(s)
-  if find(s, "[A-Z]") then
-    s = gsub(s, "[A-Z]", TO_LOWER)
+-- Functions mapping the letters of `class` through `map` (find first: most names need nothing).
+local ascii_lower, ascii_upper
+do
+  local function ascii_mapper(class, map)
+    return function(s)
+      if find(s, class) then
+        s = gsub(s, class, map)
+      end
+      return s
+    end
   end
-  return s
-end
-
-local function ascii_upper(s)
-  if find(s, "[a-z]") then
-    s = gsub(s, "[a-z]", TO_UPPER)
-  end
-  return s
+  ascii_lower, ascii_upper = ascii_mapper("[A-Z]", TO_LOWER), ascii_mapper("[a-z]", TO_UPPER)
 end
 
 -- Strict "a < b" over unsigned bytes (std::string / lexicographical_compare).
@@ -1358,9 +1358,13 @@ local function parse_ipv4_sockaddr(s)
   return addr, port
 end
 
-local function parse_ca(text)
+-- The state of an address read from text (up to a NUL byte): IPv4 as parse_ipv4 reads it (bytes
+-- and a port), else makeIPv6sockaddr's forms; nil when neither reads it. The ComboAddress
+-- constructor reads IPv4 with makeIPv4sockaddr, Netmask's with inet_pton (pdns/iputils.hh,
+-- makeComboAddress).
+local function address_state(text, parse_ipv4)
   local s = cstr(text)
-  local addr, port = parse_ipv4_sockaddr(s)
+  local addr, port = parse_ipv4(s)
   if addr then
     return ca_state(4, addr, port)
   end
@@ -1368,6 +1372,13 @@ local function parse_ca(text)
   addr, port, scope = parse_ipv6_sockaddr(s)
   if addr then
     return ca_state(6, addr, port, scope)
+  end
+end
+
+local function parse_ca(text)
+  local ca = address_state(text, parse_ipv4_sockaddr)
+  if ca then
+    return ca
   end
   return nil, "Unable to convert presentation address '" .. text .. "'"
 end
@@ -1622,14 +1633,9 @@ end)
 local netmask_tostring -- the __tostring, defined with the methods
 
 local function netmask_address(s)
-  local addr = inet_pton4(cstr(s))
-  if addr then
-    return ca_state(4, addr, 0)
-  end
-  local port, scope
-  addr, port, scope = parse_ipv6_sockaddr(cstr(s))
-  if addr then
-    return ca_state(6, addr, port, scope)
+  local ca = address_state(s, inet_pton4)
+  if ca then
+    return ca
   end
   return nil, "Unable to convert '" .. s .. "' to a netmask"
 end
