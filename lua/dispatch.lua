@@ -1033,13 +1033,19 @@ local function call_zone_hook(name, zone_text, argument)
   return true, result, zone
 end
 
--- call_zone_hook for a hook whose answer must be a table (`shape` describes it for the message).
-local function call_table_hook(name, zone_text, shape)
-  local ok, result, why = call_zone_hook(name, zone_text)
-  if ok and type(result) ~= "table" then
-    return false, nil, format("%s returned %s, expected %s", name, (describe(result)), shape)
+-- A CMD function over a zone hook whose answer must be a table (`shape` describes it for the
+-- message): read(result) gives the command's answer; a failed or missing hook answers as
+-- call_zone_hook says.
+local function table_command(name, shape, read)
+  return function(zone_text)
+    local ok, result, why = call_zone_hook(name, zone_text)
+    if not ok then
+      return result, why
+    elseif type(result) ~= "table" then
+      return nil, format("%s returned %s, expected %s", name, (describe(result)), shape)
+    end
+    return read(result)
   end
-  return ok, result, why
 end
 
 -- A value native's table readers cannot convert poisons the whole result (LuaContext.hpp's table
@@ -1315,43 +1321,36 @@ function M.cmd_metadata(zone_text, kind)
 end
 
 -- All metadata: an array of {kind, {values}}, sorted by kind.
-function M.cmd_all_metadata(zone_text)
-  local ok, result, why =
-    call_table_hook("dns_get_all_domain_metadata", zone_text, "{KIND = {values}}")
-  if not ok then
-    return result, why
-  end
-  local list = {}
-  for kind, values in next, result do
-    if type(kind) ~= "string" and type(kind) ~= "number" then
-      return nil,
-        format("dns_get_all_domain_metadata result key %s is not a kind name", (describe(kind)))
+M.cmd_all_metadata = table_command(
+  "dns_get_all_domain_metadata",
+  "{KIND = {values}}",
+  function(result)
+    local list = {}
+    for kind, values in next, result do
+      if type(kind) ~= "string" and type(kind) ~= "number" then
+        return nil,
+          format("dns_get_all_domain_metadata result key %s is not a kind name", (describe(kind)))
+      end
+      local kind_text = text_of(kind)
+      local strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
+      if not strings then
+        return nil, why
+      end
+      list[#list + 1] = { kind_text, strings }
     end
-    local strings
-    local kind_text = text_of(kind)
-    strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
-    if not strings then
-      return nil, why
-    end
-    list[#list + 1] = { kind_text, strings }
+    sort(list, function(a, b)
+      return a[1] < b[1]
+    end)
+    return list, {}
   end
-  sort(list, function(a, b)
-    return a[1] < b[1]
-  end)
-  return list, {}
-end
+)
 
 -- Keys (modules/lua2backend/lua2api2.hh getDomainKeys): an array of {id, flags, active, published,
 -- content}, in array order.
 local KEY_FIELDS =
   { id = "integer", flags = "integer", active = "flag", published = "flag", content = "string" }
 
-function M.cmd_keys(zone_text)
-  local ok, result, why =
-    call_table_hook("dns_get_domain_keys", zone_text, "an array of key tables")
-  if not ok then
-    return result, why
-  end
+M.cmd_keys = table_command("dns_get_domain_keys", "an array of key tables", function(result)
   local ordered, warnings = {}, {}
   for index, key in next, result do
     local not_entry = array_entry_error("dns_get_domain_keys", "keys", index, key)
@@ -1407,7 +1406,7 @@ function M.cmd_keys(zone_text)
     ordered[#ordered + 1] = { to_integer(index), out }
   end
   return values_by_key(ordered), warnings
-end
+end)
 
 -- NSEC names (modules/lua2backend/lua2api2.hh getBeforeAndAfterNamesAbsolute): exactly the three
 -- keys unhashed, before and after, each a DNSName or a string parsed as one.
