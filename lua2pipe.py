@@ -9,11 +9,11 @@ hooks. The same script, unchanged, gives the same DNS answers as under ``launch=
 This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
 state (environment, script, hook dispatcher); answers; the coprocess loop; operating it (reload
 triggers, metrics); the remote backend's protocol; CMD; the command line. The Lua half lives
-in ``lua/environment.lua`` (the AuthLua4 environment), ``lua/dispatch.lua`` (the hook
-dispatcher: one crossing into Lua per question) and ``lua/remote.lua`` (remote mode's lookup and
-list replies), installed as ``_lua2pipe/lua``. The operator's tools (the check, query, axfr,
-cmd, replay and metrics subcommands, --record, key tags, the metrics file) are the private
-package ``_lua2pipe``, imported only when used.
+in ``lua/environment.lua`` (the AuthLua4 environment), ``lua/content.lua`` (its record content
+reader), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question) and
+``lua/remote.lua`` (remote mode's lookup and list replies), installed as ``_lua2pipe/lua``. The
+operator's tools (the check, query, axfr, cmd, replay and metrics subcommands, --record, key
+tags, the metrics file) are the private package ``_lua2pipe``, imported only when used.
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ ABI_VERSIONS = range(1, 6)
 LOG_LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 
 
-#: The Lua half (environment.lua, dispatch.lua): package data of _lua2pipe, which is always
-#: installed beside this module. In a checkout _lua2pipe/lua is a link to the top-level lua/.
+#: The Lua half (environment.lua, content.lua, dispatch.lua, remote.lua): package data of
+#: _lua2pipe, which is always installed beside this module. In a checkout _lua2pipe/lua is a link
+#: to the top-level lua/.
 LUA_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_lua2pipe", "lua")
 
 #: How a Python process runs lua2pipe with ``-c`` (the ``lua2pipe`` launcher says the same):
@@ -205,7 +206,7 @@ class Script:
         self._run_chunk = self.lua.eval(
             "function(chunk) local ok, err = pcall(chunk) if not ok then error(tostring(err), 0) end end"
         )
-        environment = self._chunk("environment.lua")()
+        environment = self._chunk("environment.lua")(self._chunk("content.lua"))
         host = self.lua.table_from(
             {
                 b"log": self._lua_log,

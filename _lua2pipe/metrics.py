@@ -61,19 +61,25 @@ LATENCY_BOUNDS = (
 
 PREFIX, SUFFIX = "lua2pipe-", ".prom"
 
-#: The counters: metric, its labels, help text, and the tally key (Coprocess.count) it shows.
+#: The counters: metric, help text, and per sample its labels and the tally key (Coprocess.count)
+#: it shows.
 TALLIED = (
-    ("lua2pipe_questions_total", 'kind="command"', "Lines answered, by kind", "commands"),
-    ("lua2pipe_questions_total", 'kind="other"', "Lines answered, by kind", "other_requests"),
-    ("lua2pipe_runaway_cuts_total", "", "Hooks stopped at --max-query-ms", "runaway_cuts"),
-    ("lua2pipe_memory_cap_failures_total", "", "Questions failed by --max-memory", "memory_cap_failures"),
-    ("lua2pipe_restarts_total", 'cause="runaway"', "Fresh Lua states, by cause", "restarts_runaway"),
-    ("lua2pipe_restarts_total", 'cause="memory"', "Fresh Lua states, by cause", "restarts_memory"),
+    (
+        "lua2pipe_questions_total",
+        "Lines answered, by kind",
+        {'kind="command"': "commands", 'kind="other"': "other_requests"},
+    ),
+    ("lua2pipe_runaway_cuts_total", "Hooks stopped at --max-query-ms", {"": "runaway_cuts"}),
+    ("lua2pipe_memory_cap_failures_total", "Questions failed by --max-memory", {"": "memory_cap_failures"}),
+    (
+        "lua2pipe_restarts_total",
+        "Fresh Lua states, by cause",
+        {'cause="runaway"': "restarts_runaway", 'cause="memory"': "restarts_memory"},
+    ),
     (
         "lua2pipe_reload_failures_total",
-        "",
         "Reloads that failed (the old script kept serving)",
-        "reload_failures",
+        {"": "reload_failures"},
     ),
 )
 
@@ -128,8 +134,9 @@ class MetricsFile:
         coprocess.lists += int(lists)
         coprocess.failures += int(value.get(("lua2pipe_failures_total", ""), 0))
         coprocess.commands.reloads += int(value.get(("lua2pipe_reloads_total", ""), 0))
-        for name, labels, _, key in TALLIED:
-            coprocess.tally[key] = coprocess.tally.get(key, 0) + int(value.get((name, labels), 0))
+        for name, _, tally_keys in TALLIED:
+            for labels, key in tally_keys.items():
+                coprocess.tally[key] = coprocess.tally.get(key, 0) + int(value.get((name, labels), 0))
         cumulative = [value.get(("lua2pipe_latency_seconds_bucket", f'le="{b}"'), 0) for b in LATENCY_BOUNDS]
         cumulative.append(value.get(("lua2pipe_latency_seconds_count", ""), 0))
         below = 0.0
@@ -210,8 +217,9 @@ class MetricsFile:
             coprocess.failures,
         )
         tally = coprocess.tally
-        for name, labels, help_text, key in TALLIED:
-            add(name, "counter", help_text, f"{pid},{labels}" if labels else pid, tally.get(key, 0))
+        for name, help_text, tally_keys in TALLIED:
+            for labels, key in tally_keys.items():
+                add(name, "counter", help_text, f"{pid},{labels}" if labels else pid, tally.get(key, 0))
         add("lua2pipe_reloads_total", "counter", "Scripts reloaded", pid, coprocess.commands.reloads)
         memory_kb = coprocess.operations.lua_memory_kb
         if memory_kb is not None:

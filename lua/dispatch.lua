@@ -228,6 +228,12 @@ end
 -- another type fails the whole result, as a bad value does).
 local KEY_TYPES = { string = true, number = true }
 
+-- The keys of a row that read as integers (modules/lua2backend/lua2api2.hh parseLookup), each
+-- wrapped to the width of its DNSResourceRecord field (pdns/dns.hh: ttl uint32_t, domain_id int,
+-- scopeMask uint8_t); last_modified only has to read as one.
+local INTEGER_KEYS =
+  { ttl = true, domain_id = true, scopeMask = true, scope_mask = true, last_modified = true }
+
 -- Reads one row table into `record`; returns record, or nil and the reason.
 local function read_row(index, row, record, warnings)
   record.name_text, record.code, record.content, record.ttl = ".", 0, "", 0
@@ -285,18 +291,6 @@ local function read_row(index, row, record, warnings)
       else
         return bad(index, key, value, "a string or a number")
       end
-    elseif key == "ttl" then
-      local ttl = to_integer(value)
-      if ttl == nil then
-        return bad(index, key, value, "an integer")
-      end
-      record.ttl = wrap_unsigned32(ttl)
-    elseif key == "domain_id" then
-      local id = to_integer(value)
-      if id == nil then
-        return bad(index, key, value, "an integer")
-      end
-      record.domain_id = wrap_signed32(id)
     elseif key == "auth" then
       if type(value) == "boolean" then
         record.auth = value
@@ -307,15 +301,16 @@ local function read_row(index, row, record, warnings)
         end
         record.auth = flag ~= 0
       end
-    elseif key == "scopeMask" or key == "scope_mask" then
-      local scope = to_integer(value)
-      if scope == nil then
+    elseif INTEGER_KEYS[key] then
+      local n = to_integer(value)
+      if n == nil then
         return bad(index, key, value, "an integer")
-      end
-      record.scope = scope % 256
-    elseif key == "last_modified" then
-      if to_integer(value) == nil then
-        return bad(index, key, value, "an integer")
+      elseif key == "ttl" then
+        record.ttl = wrap_unsigned32(n)
+      elseif key == "domain_id" then
+        record.domain_id = wrap_signed32(n)
+      elseif key ~= "last_modified" then
+        record.scope = n % 256
       end
     else
       -- a LOG line of its own: a control byte in the key must not break it (or forge a line)
@@ -1038,6 +1033,21 @@ local function call_zone_hook(name, zone_text, argument)
   return true, result, zone
 end
 
+-- A CMD function over a zone hook whose answer must be a table (`shape` describes it for the
+-- message): read(result) gives the command's answer; a failed or missing hook answers as
+-- call_zone_hook says.
+local function table_command(name, shape, read)
+  return function(zone_text)
+    local ok, result, why = call_zone_hook(name, zone_text)
+    if not ok then
+      return result, why
+    elseif type(result) ~= "table" then
+      return nil, format("%s returned %s, expected %s", name, (describe(result)), shape)
+    end
+    return read(result)
+  end
+end
+
 -- A value native's table readers cannot convert poisons the whole result (LuaContext.hpp's table
 -- and variant readers fail as a whole).
 local function convertible(value)
@@ -1133,6 +1143,20 @@ local function read_info(hook, zone, info, warnings)
   return out
 end
 
+-- Why a hook's result entry is not a table at an array index (native reads such results as
+-- vector<pair<int, table>>), or nil when it is one.
+local function array_entry_error(hook, plural, index, entry)
+  if to_integer(index) == nil or type(entry) ~= "table" then
+    return format(
+      "%s result has %s = %s; %s must be tables in an array",
+      hook,
+      (describe(index)),
+      (describe(entry)),
+      plural
+    )
+  end
+end
+
 -- Without dns_get_domaininfo native falls back to an SOA lookup (getAuth): zone and serial,
 -- and (upstream) the id from the SOA row, which is also the id the pipe's zone walk finds.
 local function soa_info(zone, warnings)
@@ -1145,13 +1169,9 @@ local function soa_info(zone, warnings)
   end
   local found, record = nil, {}
   for index, row in next, result do
-    if to_integer(index) == nil or type(row) ~= "table" then
-      return nil,
-        format(
-          "dns_lookup result has %s = %s; rows must be tables in an array",
-          (describe(index)),
-          (describe(row))
-        )
+    local not_entry = array_entry_error("dns_lookup", "rows", index, row)
+    if not_entry then
+      return nil, not_entry
     end
     local row_ok, why = read_row(index, row, record, warnings)
     if not row_ok then
@@ -1301,61 +1321,41 @@ function M.cmd_metadata(zone_text, kind)
 end
 
 -- All metadata: an array of {kind, {values}}, sorted by kind.
-function M.cmd_all_metadata(zone_text)
-  local ok, result, why = call_zone_hook("dns_get_all_domain_metadata", zone_text)
-  if not ok then
-    return result, why
-  end
-  if type(result) ~= "table" then
-    return nil,
-      format(
-        "dns_get_all_domain_metadata returned %s, expected {KIND = {values}}",
-        (describe(result))
-      )
-  end
-  local list = {}
-  for kind, values in next, result do
-    if type(kind) ~= "string" and type(kind) ~= "number" then
-      return nil,
-        format("dns_get_all_domain_metadata result key %s is not a kind name", (describe(kind)))
+M.cmd_all_metadata = table_command(
+  "dns_get_all_domain_metadata",
+  "{KIND = {values}}",
+  function(result)
+    local list = {}
+    for kind, values in next, result do
+      if type(kind) ~= "string" and type(kind) ~= "number" then
+        return nil,
+          format("dns_get_all_domain_metadata result key %s is not a kind name", (describe(kind)))
+      end
+      local kind_text = text_of(kind)
+      local strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
+      if not strings then
+        return nil, why
+      end
+      list[#list + 1] = { kind_text, strings }
     end
-    local strings
-    local kind_text = text_of(kind)
-    strings, why = read_strings("dns_get_all_domain_metadata " .. kind_text, values)
-    if not strings then
-      return nil, why
-    end
-    list[#list + 1] = { kind_text, strings }
+    sort(list, function(a, b)
+      return a[1] < b[1]
+    end)
+    return list, {}
   end
-  sort(list, function(a, b)
-    return a[1] < b[1]
-  end)
-  return list, {}
-end
+)
 
 -- Keys (modules/lua2backend/lua2api2.hh getDomainKeys): an array of {id, flags, active, published,
 -- content}, in array order.
 local KEY_FIELDS =
   { id = "integer", flags = "integer", active = "flag", published = "flag", content = "string" }
 
-function M.cmd_keys(zone_text)
-  local ok, result, why = call_zone_hook("dns_get_domain_keys", zone_text)
-  if not ok then
-    return result, why
-  end
-  if type(result) ~= "table" then
-    return nil,
-      format("dns_get_domain_keys returned %s, expected an array of key tables", (describe(result)))
-  end
+M.cmd_keys = table_command("dns_get_domain_keys", "an array of key tables", function(result)
   local ordered, warnings = {}, {}
   for index, key in next, result do
-    if to_integer(index) == nil or type(key) ~= "table" then
-      return nil,
-        format(
-          "dns_get_domain_keys result has %s = %s; keys must be tables in an array",
-          (describe(index)),
-          (describe(key))
-        )
+    local not_entry = array_entry_error("dns_get_domain_keys", "keys", index, key)
+    if not_entry then
+      return nil, not_entry
     end
     local out = { id = 0, flags = 0, active = false, published = true, content = "" }
     local seen = {}
@@ -1406,7 +1406,7 @@ function M.cmd_keys(zone_text)
     ordered[#ordered + 1] = { to_integer(index), out }
   end
   return values_by_key(ordered), warnings
-end
+end)
 
 -- NSEC names (modules/lua2backend/lua2api2.hh getBeforeAndAfterNamesAbsolute): exactly the three
 -- keys unhashed, before and after, each a DNSName or a string parsed as one.

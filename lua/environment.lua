@@ -11,7 +11,8 @@ oddities included (for example `a < b` raises and only `a:__lt(b)` works, two
 ComboAddresses are never `==`, makeRelative outside the zone gives the EMPTY
 name).
 
-This chunk returns a module table M:
+The chunk is called as chunk(content_chunk), content_chunk being lua/content.lua loaded (the record
+content reader, called here with the helpers it shares), and returns a module table M:
   M.install(host, G)    install the globals into G (normally _G); host is a
                         table of callbacks: log(level, msg), resolve(qname,
                         code), optional parse_content(code, content) for
@@ -33,7 +34,7 @@ Known differences from native pdns (a script can see these):
     addresses (no if_nametoindex check); a numeric scope is printed as a
     number (native prints the interface name when one has that index).
   * newDNSPacket/dupDNSPacket are functions that raise (see GLOBALS).
-  * Record content of types without a layout (CONTENT_LAYOUTS) is parsed by
+  * Record content of types without a layout (lua/content.lua CONTENT_LAYOUTS) is parsed by
     host.parse_content (dnspython in lua2pipe), in its own words.
   * Numbers are converted the LuaJIT way on every Lua version: floats passed
     as integer parameters are truncated toward zero (Lua 5.3+ builds of pdns
@@ -55,6 +56,7 @@ prefixed with the caller's file:line like every other error:
 std::exception errors keep native's form "Caught exception: <what>".
 ]]
 
+local content_chunk = ...
 local M = {}
 
 local byte, char, find, format, gsub, sub, rep =
@@ -87,18 +89,18 @@ for c = 65, 90 do
   TO_UPPER[char(c + 32)] = char(c)
 end
 
-local function ascii_lower(s)
-  if find(s, "[A-Z]") then
-    s = gsub(s, "[A-Z]", TO_LOWER)
+-- Functions mapping the letters of `class` through `map` (find first: most names need nothing).
+local ascii_lower, ascii_upper
+do
+  local function ascii_mapper(class, map)
+    return function(s)
+      if find(s, class) then
+        s = gsub(s, class, map)
+      end
+      return s
+    end
   end
-  return s
-end
-
-local function ascii_upper(s)
-  if find(s, "[a-z]") then
-    s = gsub(s, "[a-z]", TO_UPPER)
-  end
-  return s
+  ascii_lower, ascii_upper = ascii_mapper("[A-Z]", TO_LOWER), ascii_mapper("[a-z]", TO_UPPER)
 end
 
 -- Strict "a < b" over unsigned bytes (std::string / lexicographical_compare).
@@ -202,12 +204,17 @@ CXX.cas_item = "N5boost7variantI" .. CXX.string .. "J12ComboAddress" .. masks("A
 -- weak-keyed side table costs about 1.5 us per object on LuaJIT (its collector walks weak tables
 -- with userdata keys) and a userdata environment (debug.setfenv) 0.7 us; this costs 0.1 us.
 --
--- The userdata itself: newproxy() on LuaJIT and 5.1 (pdns 4.7.3 links LuaJIT). Lua 5.2 removed
--- newproxy and makes a full userdata only in C. lupa does push each Python object as a fresh
--- userdata, but it forgets that object only in its own __gc, which replacing the metatable
--- removes: measured on 5.3, 600,000 such objects left 333,000 entries in lupa's reference table
--- even with a __gc handing each back to lupa. So on 5.2+ an object stays a table whose metatable
--- is itself (README "Known differences").
+-- The userdata itself: newproxy() on LuaJIT and 5.1 (pdns 4.7.3 links LuaJIT, so no native
+-- behaviour exists on 5.2+ to match). Lua 5.2 removed newproxy and makes a full userdata only in C;
+-- the one maker a script's state can reach is lupa pushing a Python object, which lupa releases in
+-- its __gc only while the userdata keeps lupa's own metatable (lupa/_lupa.pyx py_object_gc ->
+-- unpack_userdata tests for its POBJECT metatable). Measured with lupa 2.8: with our metatable in
+-- its place, all of 600,000 such objects stayed alive on 5.3 (lupa's __gc as ours too); putting
+-- lupa's metatable back in our __gc before calling lupa's frees every one, but an object then costs
+-- 1.0-1.5 us on 5.2-5.4 against 0.12 us for a table (1.0-1.2 us with Python making them 256 at a
+-- time), about 2.2 us more a question (qname and qtype) on a 9 us question on 5.4, and ties this
+-- file to lupa's internals. So on 5.2+ an object stays a table whose metatable is itself (README
+-- "Known differences").
 ---------------------------------------------------------------------------
 
 local new_userdata -- new_userdata(mt): a fresh object whose metatable is mt (or none)
@@ -1355,9 +1362,13 @@ local function parse_ipv4_sockaddr(s)
   return addr, port
 end
 
-local function parse_ca(text)
+-- The state of an address read from text (up to a NUL byte): IPv4 as parse_ipv4 reads it (bytes
+-- and a port), else makeIPv6sockaddr's forms; nil when neither reads it. The ComboAddress
+-- constructor reads IPv4 with makeIPv4sockaddr, Netmask's with inet_pton (pdns/iputils.hh,
+-- makeComboAddress).
+local function address_state(text, parse_ipv4)
   local s = cstr(text)
-  local addr, port = parse_ipv4_sockaddr(s)
+  local addr, port = parse_ipv4(s)
   if addr then
     return ca_state(4, addr, port)
   end
@@ -1365,6 +1376,13 @@ local function parse_ca(text)
   addr, port, scope = parse_ipv6_sockaddr(s)
   if addr then
     return ca_state(6, addr, port, scope)
+  end
+end
+
+local function parse_ca(text)
+  local ca = address_state(text, parse_ipv4_sockaddr)
+  if ca then
+    return ca
   end
   return nil, "Unable to convert presentation address '" .. text .. "'"
 end
@@ -1619,14 +1637,9 @@ end)
 local netmask_tostring -- the __tostring, defined with the methods
 
 local function netmask_address(s)
-  local addr = inet_pton4(cstr(s))
-  if addr then
-    return ca_state(4, addr, 0)
-  end
-  local port, scope
-  addr, port, scope = parse_ipv6_sockaddr(cstr(s))
-  if addr then
-    return ca_state(6, addr, port, scope)
+  local ca = address_state(s, inet_pton4)
+  if ca then
+    return ca
   end
   return nil, "Unable to convert '" .. s .. "' to a netmask"
 end
@@ -1983,311 +1996,21 @@ end
 ---------------------------------------------------------------------------
 -- DNSRecord (pdns/lua-base4.cc newDR and its members). Members name/type/ttl/place read and write
 -- through __index/__newindex (converted like native members); the content is read as pdns reads
--- it (below), or by host.parse_content for the types without a layout.
+-- it (lua/content.lua), or by host.parse_content for the types without a layout.
 ---------------------------------------------------------------------------
 
 local DR_methods = {}
 local DR_id = new_type("DNSRecord")
 
--- Record content the way pdns 4.7.3 reads and prints it (DNSRecordContent::mastermake, then
--- getZoneRepresentation): pdns/rcpgenerator.cc RecordTextReader (the reading, with its error texts)
--- and RecordTextWriter (the printing), over each type's fields as pdns/dnsrecords.cc lists them
--- (boilerplate_conv). Every field reader takes the reader state r = { s = text, p = position,
--- n = length } and returns the field as pdns prints it, or nil and the message native raises.
--- Types without a layout here are parsed by host.parse_content (dnspython), whose error texts and
--- strictness differ (README "Known differences").
-local parse_record_content -- (code, content): the content as pdns prints it, or nil and the error
-do
-  local CONTENT_ERROR = "Caught exception: Parsing record content (try 'pdnsutil check-zone'): "
-  local DNS_SPACE = { [32] = true, [9] = true, [10] = true, [13] = true } -- dns_isspace (pdns/dnsname.hh)
-
-  -- RecordTextReader::skipSpaces: white space may not run to the end, a field must follow.
-  local function skip_spaces(r)
-    local p, s = r.p, r.s
-    while DNS_SPACE[byte(s, p)] do
-      p = p + 1
-    end
-    r.p = p
-    if p > r.n then
-      return CONTENT_ERROR .. "missing field at the end of record content '" .. s .. "'"
-    end
-  end
-
-  -- xfr32BitInt and its 16 and 8 bit forms: decimal digits read by std::stoull (through
-  -- pdns::checked_stoi<uint32_t>), then a range check per width. Positions in messages count from 0.
-  local UINT64_MAX_TEXT = "18446744073709551615"
-
-  local function uint_reader(bits)
-    local limit = 2 ^ bits
-    return function(r)
-      local err = skip_spaces(r)
-      if err then
-        return nil, err
-      end
-      local s, p = r.s, r.p
-      local digits = match(s, "^[0-9]+", p)
-      if not digits then
-        return nil,
-          CONTENT_ERROR .. "expected digits at position " .. (p - 1) .. " in '" .. s .. "'"
-      end
-      r.p = p + #digits
-      local value = match(digits, "^0*(.+)$") -- as std::to_string prints it
-      if #value > 20 or (#value == 20 and value > UINT64_MAX_TEXT) then
-        return std_error("stoull")
-      end
-      if #value > 10 or tonumber(value) >= TWO32 then
-        return std_error(
-          "checked_conv: source value "
-            .. value
-            .. " is larger than target's maximum possible value 4294967295"
-        )
-      end
-      if tonumber(value) >= limit then
-        return nil,
-          CONTENT_ERROR .. "Overflow reading " .. bits .. " bit integer from record content"
-      end
-      return value
-    end
-  end
-
-  -- xfrIP: dotted quad, each part decimal up to 255 (leading zeros allowed); ends at white space or
-  -- a comma, which is left for the trailing-data check.
-  local function read_ipv4(r)
-    local err = skip_spaces(r)
-    if err then
-      return nil, err
-    end
-    local s, p, n = r.s, r.p, r.n
-    if not find(s, "^[0-9]", p) then
-      return nil,
-        CONTENT_ERROR
-          .. "while parsing IP address, expected digits at position "
-          .. (p - 1)
-          .. " in '"
-          .. s
-          .. "'"
-    end
-    local parts, octet, dots, last_was_digit = {}, 0, 0, false
-    repeat
-      local c = byte(s, p)
-      if c == 46 then
-        if not last_was_digit then
-          return nil, CONTENT_ERROR .. "unable to parse IP address, dot without previous digit"
-        end
-        last_was_digit = false
-        dots = dots + 1
-        parts[dots] = octet
-        octet = 0
-        if dots > 3 then
-          return nil, CONTENT_ERROR .. "unable to parse IP address, too many dots"
-        end
-      elseif c >= 48 and c <= 57 then
-        last_was_digit = true
-        octet = octet * 10 + c - 48
-        if octet > 255 then
-          return nil, CONTENT_ERROR .. "unable to parse IP address"
-        end
-      elseif DNS_SPACE[c] or c == 44 then
-        break
-      else
-        return nil, CONTENT_ERROR .. "unable to parse IP address, strange character: " .. char(c)
-      end
-      p = p + 1
-    until p > n
-    r.p = p
-    if dots ~= 3 then
-      return nil, CONTENT_ERROR .. "unable to parse IP address, not enough dots"
-    elseif not last_was_digit then
-      return nil, CONTENT_ERROR .. "unable to parse IP address, trailing dot"
-    end
-    return parts[1] .. "." .. parts[2] .. "." .. parts[3] .. "." .. octet
-  end
-
-  -- xfrIP6: the run of hex digits, colons and dots, through inet_pton; printed by inet_ntop.
-  local function read_ipv6(r)
-    local err = skip_spaces(r)
-    if err then
-      return nil, err
-    end
-    local s, p = r.s, r.p
-    local address = match(s, "^[0-9A-Fa-f:.]*", p)
-    if address == "" then
-      return nil,
-        CONTENT_ERROR
-          .. "while parsing IPv6 address, expected xdigits at position "
-          .. (p - 1)
-          .. " in '"
-          .. s
-          .. "'"
-    end
-    local raw = inet_pton6(address)
-    if not raw then
-      return nil, CONTENT_ERROR .. "while parsing IPv6 address: '" .. address .. "' is invalid"
-    end
-    r.p = p + #address
-    return ipv6_to_text(raw)
-  end
-
-  -- xfrName: up to white space (a carriage return belongs to the name), through DNSName's parser,
-  -- whose errors are not RecordTextExceptions (no "Parsing record content" prefix). Printed with
-  -- toString: absolute, escaped.
-  local function read_name(r)
-    local err = skip_spaces(r)
-    if err then
-      return nil, err
-    end
-    local text = match(r.s, "^[^ \t\n]*", r.p)
-    r.p = r.p + #text
-    local wire
-    wire, err = parse_wire(text)
-    if not wire then
-      return nil, err
-    end
-    return wire_to_text(wire, true)
-  end
-
-  -- xfrText: quoted strings kept as written (escapes included, nothing is decoded), joined by one
-  -- space; a last unquoted token is accepted only when it is all ASCII letters and digits. `multi`
-  -- false reads one string (HINFO, NAPTR), and none at the end of the content.
-  local function text_reader(multi)
-    return function(r)
-      local s, n = r.s, r.n
-      local out, count = {}, 0
-      while r.p <= n do
-        local err = skip_spaces(r)
-        if err then
-          return nil, err
-        end
-        local p = r.p
-        if byte(s, p) ~= 34 then
-          if not find(s, "^[0-9A-Za-z]*$", p) then
-            return nil,
-              CONTENT_ERROR
-                .. 'Data field in DNS should start with quote (") at position '
-                .. (p - 1)
-                .. " of '"
-                .. s
-                .. "'"
-          end
-          count = count + 1
-          out[count] = '"' .. sub(s, p) .. '"'
-          r.p = n + 1
-          break
-        end
-        local q = p + 1
-        while q <= n and byte(s, q) ~= 34 do
-          if byte(s, q) == 92 and q < n then
-            q = q + 1 -- a backslash takes the next byte with it, a quote too
-          end
-          q = q + 1
-        end
-        if q > n then
-          return nil,
-            CONTENT_ERROR .. "Data field in DNS should end on a quote (\") in '" .. s .. "'"
-        end
-        count = count + 1
-        out[count] = sub(s, p, q)
-        r.p = q + 1
-        if not multi then
-          break
-        end
-      end
-      return concat(out, " ")
-    end
-  end
-
-  -- xfrUnquotedText (the CAA tag): one token up to a space (only a space ends it).
-  local function read_unquoted(r)
-    local err = skip_spaces(r)
-    if err then
-      return nil, err
-    end
-    local token = match(r.s, "^[^ ]+", r.p)
-    r.p = r.p + #token
-    return token
-  end
-
-  local uint8, uint16, uint32 = uint_reader(8), uint_reader(16), uint_reader(32)
-  local read_text, read_texts = text_reader(false), text_reader(true)
-
-  -- Per type code: the name boilerplate_conv gives it, then its fields in order.
-  local CONTENT_LAYOUTS = {
-    [1] = { "A", read_ipv4 },
-    [2] = { "NS", read_name },
-    [5] = { "CNAME", read_name },
-    [6] = { "SOA", read_name, read_name, uint32, uint32, uint32, uint32, uint32 },
-    [7] = { "MB", read_name },
-    [8] = { "MG", read_name },
-    [9] = { "MR", read_name },
-    [12] = { "PTR", read_name },
-    [13] = { "HINFO", read_text, read_text },
-    [14] = { "MINFO", read_name, read_name },
-    [15] = { "MX", uint16, read_name },
-    [16] = { "TXT", read_texts },
-    [17] = { "RP", read_name, read_name },
-    [18] = { "AFSDB", uint16, read_name },
-    [28] = { "AAAA", read_ipv6 },
-    [33] = { "SRV", uint16, uint16, uint16, read_name },
-    [35] = { "NAPTR", uint16, uint16, read_text, read_text, read_text, read_name },
-    [36] = { "KX", uint16, read_name },
-    [39] = { "DNAME", read_name },
-    [99] = { "SPF", read_texts },
-    [257] = { "CAA", uint8, read_unquoted, read_texts },
-    [65401] = { "ALIAS", read_name },
-  }
-
-  -- The content of a type with a layout, as getZoneRepresentation prints it, or nil and the message.
-  -- RecordTextReader trims white space at both ends first; data left after the last field fails
-  -- (boilerplate_conv's eof check, a MOADNSException: no "Parsing record content" prefix).
-  local function read_content(layout, content)
-    local first, last = 1, #content
-    while DNS_SPACE[byte(content, first)] do
-      first = first + 1
-    end
-    while last >= first and DNS_SPACE[byte(content, last)] do
-      last = last - 1
-    end
-    local r = { s = sub(content, first, last), p = 1, n = last - first + 1 }
-    local out = ""
-    for i = 2, #layout do
-      local field, err = layout[i](r)
-      if field == nil then
-        return nil, cstr(err) -- LuaContext reads the message through what(): up to a NUL byte
-      end
-      -- RecordTextWriter puts one space before each field once the text is not empty
-      out = out == "" and field or out .. " " .. field
-    end
-    if r.p <= r.n then
-      return std_error(
-        "When parsing " .. layout[1] .. " trailing data was not parsed: '" .. sub(r.s, r.p) .. "'"
-      )
-    end
-    return out
-  end
-
-  parse_record_content = function(code, content)
-    local layout = CONTENT_LAYOUTS[code]
-    if layout then
-      return read_content(layout, content)
-    end
-    local parse = host.parse_content
-    if parse == nil then
-      return content
-    end
-    local ok, result, err = pcall(parse, code, content)
-    if ok and result ~= nil then
-      return result
-    end
-    local reason = tostring(ok and (err or "invalid content") or result)
-    if not find(reason, "Parsing record content", 1, true) then
-      reason = "Parsing record content (try 'pdnsutil check-zone'): " .. reason
-    end
-    if find(reason, "Caught exception: ", 1, true) ~= 1 then
-      reason = "Caught exception: " .. reason
-    end
-    return nil, reason
-  end
-end
+-- Record content (lua/content.lua): newDR and changeContent read it as pdns 4.7.3 does.
+local parse_content = content_chunk({
+  parse_wire = parse_wire,
+  wire_to_text = wire_to_text,
+  inet_pton6 = inet_pton6,
+  ipv6_to_text = ipv6_to_text,
+  std_error = std_error,
+  cstr = cstr,
+}).parse
 
 local DR_members = {
   name = function(self)
@@ -2354,7 +2077,7 @@ end
 
 local function new_dr(name, type_text, ttl, content, place)
   local code = qtype_code_of(type_text)
-  local parsed, err = parse_record_content(code, content)
+  local parsed, err = parse_content(code, content, host.parse_content)
   if not parsed then
     return nil, err
   end
@@ -2387,7 +2110,7 @@ do
     return nil
   end, 1, dr)
   DR_methods.changeContent = bind(function(self, content)
-    local parsed, err = parse_record_content(self._type, content)
+    local parsed, err = parse_content(self._type, content, host.parse_content)
     if not parsed then
       return nil, err
     end

@@ -17,6 +17,7 @@ import dns.rdatatype
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENT_LUA = ROOT / "lua" / "environment.lua"
+CONTENT_LUA = ROOT / "lua" / "content.lua"  # the chunk environment.lua is called with
 
 # A Lua helper: pcall a chunk and hand back (ok, results...) with errors as strings.
 _RUN = b"""
@@ -51,7 +52,8 @@ class LuaEnv:
         self.logs: list[tuple[int, bytes]] = []
         self.resolve_calls: list[tuple[bytes, int]] = []
         self.resolve_rows: list[dict[str, Any]] = []
-        self.module = self.lua.execute(ENVIRONMENT_LUA.read_bytes())
+        content_chunk = self.lua.compile(CONTENT_LUA.read_bytes())
+        self.module = self.lua.execute(ENVIRONMENT_LUA.read_bytes(), content_chunk)
         callbacks: dict[bytes, Any] = {
             b"log": self._log,
             b"resolve": self._resolve,

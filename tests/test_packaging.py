@@ -32,7 +32,7 @@ def test_wheel_holds_module_lua_files_and_console_script(wheel):
     assert "lua2pipe.py" in names
     for module in ("__init__", "shell", "transcript", "replay", "record", "keys"):
         assert f"_lua2pipe/{module}.py" in names, names
-    for lua in ("environment.lua", "dispatch.lua", "remote.lua"):
+    for lua in ("environment.lua", "content.lua", "dispatch.lua", "remote.lua"):
         assert f"_lua2pipe/lua/{lua}" in names, names
     assert not [name for name in names if ".data/" in name], names  # no data-files outside the package
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
