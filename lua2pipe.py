@@ -938,8 +938,9 @@ def log_without_blocking(
 def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
     """The end of a load that outlived --max-query-ms (a fresh state's after a runaway hook, or
     remote mode's first): a dns_init or top level that never returns. pdns, waiting for the
-    next answer, starts a new coprocess once this one exits."""
-    log_without_blocking(log, 3, event, limit_ms=limit_ms)
+    next answer, starts a new coprocess once this one exits. The limit is at least pdns's
+    pipe-timeout, so pdns has given up on that answer already: the log line may take its time."""
+    log_without_blocking(log, 3, event, grace=EXIT_LOG_GRACE_SECONDS, limit_ms=limit_ms)
     os._exit(1)
 
 
