@@ -952,36 +952,48 @@ local function heap_full()
   return collectgarbage("count") > soft_limit_kb
 end
 
--- M.answer under --max-memory: its results, or nil, reason, zone_walk, restart. A memory error
--- while the result is read (outside the hook's own xpcall) is caught here, where the garbage
--- can still be collected; restart asks Python for a fresh state when live data fills the heap.
-function M.answer_capped(line)
-  local ok, answer, why, zone_walk = pcall(answer_line, line)
-  local full = answer ~= false and heap_full()
-  if ok and not full then
-    if answer ~= nil then
-      return answer
-    end -- text or false, alone: lupa turns several into a tuple
-    return answer, why, zone_walk
+-- An answer function under --max-memory (M.answer_capped here and in remote.lua): its results
+-- when it succeeded and left the heap under the soft limit; else nil, the reason, what
+-- `context(line, ok, extra)` gives pdns's framing (the pipe's zone-walk flag, remote's qname),
+-- and whether live data fills the heap (Python then loads a fresh state). A memory error while
+-- the result is read (outside the hook's own xpcall) is caught here, where the garbage can
+-- still be collected. `hook(line)` names the hook of a question whose result raised.
+local function capped(answer, hook, context)
+  return function(line)
+    local ok, result, why, extra = pcall(answer, line)
+    local full = result ~= false and heap_full()
+    if ok and not full then
+      if result ~= nil then
+        return result
+      end -- text or false, alone: lupa turns several into a tuple
+      return result, why, extra
+    end
+    if ok then
+      why = format(
+        "Lua heap over --max-memory after a full collection (%d KB live)",
+        floor(collectgarbage("count"))
+      )
+    else
+      why = format(
+        "%s result could not be read: %s",
+        hook(line),
+        type(result) == "string" and result or "error"
+      )
+    end
+    if full then
+      why = why .. ": restarting with a fresh Lua state"
+    end
+    return nil, why, context(line, ok, extra), full
   end
-  zone_walk = field_count >= 5 and fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
-  if ok then
-    why = format(
-      "Lua heap over --max-memory after a full collection (%d KB live)",
-      floor(collectgarbage("count"))
-    )
-  else
-    why = format(
-      "%s result could not be read: %s",
-      fields[1] == "Q" and "dns_lookup" or "dns_list",
-      type(answer) == "string" and answer or "error"
-    )
-  end
-  if full then
-    why = why .. ": restarting with a fresh Lua state"
-  end
-  return nil, why, zone_walk, full
 end
+M.capped = capped
+
+-- M.answer under --max-memory: its results, or nil, reason, zone_walk, restart.
+M.answer_capped = capped(answer_line, function()
+  return fields[1] == "Q" and "dns_lookup" or "dns_list"
+end, function()
+  return field_count >= 5 and fields[1] == "Q" and fields[4] == "SOA" and fields[5] == "-1"
+end)
 
 -- ---------------------------------------------------------------------------------------------
 -- CMD built-ins (lua2pipe.py, section CMD): the hooks pdns never calls through the pipe. Each

@@ -20,14 +20,13 @@ local dispatch = ...
 
 local env, hooks, call, read_row, describe =
   dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_row, dispatch.describe
-local heap_full, answer_buffer = dispatch.heap_full, dispatch.answer_buffer
+local answer_buffer = dispatch.answer_buffer
 local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
 local concat, format, byte, find, gsub, match =
   table.concat, string.format, string.byte, string.find, string.gsub, string.match
 local next, tostring, type, tonumber, pcall = next, tostring, type, tonumber, pcall
-local floor, collectgarbage = math.floor, collectgarbage
 
 local M = {}
 
@@ -245,28 +244,13 @@ M.answer = answer
 -- M.answer under --max-memory, as dispatch.lua's answer_capped for the pipe: the heap is left
 -- under the cap's soft limit after every answer; when live data alone is over it, the lookup
 -- fails and the fourth value asks Python for a fresh Lua state.
-function M.answer_capped(line)
-  local ok, reply, why, qname = pcall(answer, line)
-  local full = reply ~= false and heap_full()
-  if ok and not full then
-    if reply ~= nil then
-      return reply
-    end -- text or false, alone: lupa turns several into a tuple
-    return reply, why, qname
-  end
+M.answer_capped = dispatch.capped(answer, function()
+  return "dns_lookup"
+end, function(line, ok, qname)
   if ok then
-    why = format(
-      "Lua heap over --max-memory after a full collection (%d KB live)",
-      floor(collectgarbage("count"))
-    )
-  else
-    why = "dns_lookup result could not be read: " .. (type(reply) == "string" and reply or "error")
-    qname = match(line, '"qname": "([^"]*)"')
+    return qname
   end
-  if full then
-    why = why .. ": restarting with a fresh Lua state"
-  end
-  return nil, why, qname, full
-end
+  return match(line, '"qname": "([^"]*)"')
+end)
 
 return M
