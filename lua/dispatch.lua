@@ -405,8 +405,12 @@ local function render_row(index, record, answer)
   return true
 end
 
--- One row of a hook's result: read and checked into `record`, then rendered into the answer.
-local function render_one(hook, index, row, answer, warnings, record, on_row)
+-- One entry of a hook's result (its key and its row), read and checked into `record`: true, or
+-- nil and the reason. Shared by the pipe's rendering and remote.lua's, which write it differently.
+local function read_entry(hook, index, row, record, warnings)
+  if type(index) ~= "number" and to_integer(index) == nil then
+    return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
+  end
   if type(row) ~= "table" then
     return nil,
       format("%s result row %s is %s, expected a table", hook, tostring(index), describe(row))
@@ -414,6 +418,15 @@ local function render_one(hook, index, row, answer, warnings, record, on_row)
   local ok, why = read_row(index, row, record, warnings)
   if not ok then
     return nil, hook .. " " .. why
+  end
+  return true
+end
+
+-- One entry of a hook's result, read into `record`, then rendered into the answer.
+local function render_one(hook, index, row, answer, warnings, record, on_row)
+  local ok, why = read_entry(hook, index, row, record, warnings)
+  if not ok then
+    return nil, why
   end
   if on_row then
     on_row(record)
@@ -495,9 +508,6 @@ local function render_result(hook, result, on_row, streamed)
   local answer, warnings = answer_buffer:reset(), {}
   local writer, pending = streamed and stream, 0
   for index, row in next, result do
-    if type(index) ~= "number" and to_integer(index) == nil then
-      return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
-    end
     local ok, why = render_one(hook, index, row, answer, warnings, result_record, on_row)
     if not ok then
       return nil, why
@@ -1506,7 +1516,7 @@ end
 M.env = env
 M.hooks = hooks
 M.call = call
-M.read_row = read_row
+M.read_entry = read_entry
 M.describe = describe
 M.heap_full = heap_full
 M.answer_buffer = answer_buffer

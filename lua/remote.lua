@@ -18,8 +18,8 @@
 
 local dispatch = ...
 
-local env, hooks, call, read_row, describe =
-  dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_row, dispatch.describe
+local env, hooks, call, read_entry, describe =
+  dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_entry, dispatch.describe
 local answer_buffer = dispatch.answer_buffer
 local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
 
@@ -94,7 +94,7 @@ local function put_row(reply, record)
   reply:put("}")
 end
 
-local record = {} -- read_row's output, reused row after row (it sets every field)
+local record = {} -- read_entry's output, reused row after row (it sets every field)
 -- A reply longer than this gives its buffer space back (a large list would otherwise keep it).
 local KEPT_BUFFER_BYTES = 65536
 
@@ -108,16 +108,9 @@ local function rows_reply(hook, result)
   end
   local reply, warnings, separator = answer_buffer:reset(), {}, '{"result":['
   for index, row in next, result do
-    if type(index) ~= "number" and tonumber(index) == nil then
-      return nil, format("%s result has key %s; rows must be in an array", hook, describe(index))
-    end
-    if type(row) ~= "table" then
-      return nil,
-        format("%s result row %s is %s, expected a table", hook, tostring(index), describe(row))
-    end
-    local ok, why = read_row(index, row, record, warnings)
+    local ok, why = read_entry(hook, index, row, record, warnings)
     if not ok then
-      return nil, hook .. " " .. why
+      return nil, why
     end
     reply:put(separator)
     separator = ","
@@ -126,7 +119,7 @@ local function rows_reply(hook, result)
   if separator ~= "," then
     reply:put(separator)
   end -- no rows
-  for i = 1, #warnings do -- read_row words them as pipe LOG lines
+  for i = 1, #warnings do -- read_entry words them as pipe LOG lines
     warnings[i] = match(warnings[i], "^LOG\t(.-)\n$") or warnings[i]
   end
   reply:put("]")
