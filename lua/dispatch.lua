@@ -478,6 +478,15 @@ end
 -- An answer longer than this gives its buffer space back (a large AXFR would otherwise keep it).
 local KEPT_BUFFER_BYTES = 65536
 
+-- The answer built in answer_buffer, as a string; the buffer gives back the space of a large one.
+local function take_answer()
+  local text = answer_buffer:get()
+  if #text > KEPT_BUFFER_BYTES then
+    answer_buffer:free()
+  end
+  return text
+end
+
 local result_record = {} -- read_row's output, reused row after row (it sets every field)
 
 -- AXFR answers are streamed: every STREAM_ROWS rows the text rendered so far goes to the host's
@@ -524,11 +533,7 @@ local function render_result(hook, result, on_row, streamed)
     answer:put(warnings[i])
   end
   answer:put("END\n")
-  local text = answer:get()
-  if #text > KEPT_BUFFER_BYTES then
-    answer:free()
-  end
-  return text
+  return take_answer()
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -1517,6 +1522,7 @@ M.env = env
 M.hooks = hooks
 M.call = call
 M.read_entry = read_entry
+M.take_answer = take_answer
 M.describe = describe
 M.heap_full = heap_full
 M.answer_buffer = answer_buffer

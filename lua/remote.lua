@@ -20,7 +20,7 @@ local dispatch = ...
 
 local env, hooks, call, read_entry, describe =
   dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_entry, dispatch.describe
-local answer_buffer = dispatch.answer_buffer
+local answer_buffer, take_answer = dispatch.answer_buffer, dispatch.take_answer
 local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
@@ -95,8 +95,6 @@ local function put_row(reply, record)
 end
 
 local record = {} -- read_entry's output, reused row after row (it sets every field)
--- A reply longer than this gives its buffer space back (a large list would otherwise keep it).
-local KEPT_BUFFER_BYTES = 65536
 
 -- A hook's result table as a whole reply line, or nil and the reason. Rows in `next` order, as
 -- native's lua_next gives them; unknown row keys become `log` entries, as native's warnings.
@@ -125,11 +123,7 @@ local function rows_reply(hook, result)
   reply:put("]")
   reply:put(log_member(warnings))
   reply:put("}\n")
-  local text = reply:get()
-  if #text > KEPT_BUFFER_BYTES then
-    reply:free()
-  end
-  return text
+  return take_answer()
 end
 
 -- ---------------------------------------------------------------------------------------------
