@@ -740,29 +740,41 @@ local function remember_zone(record)
   end
 end
 
--- Q: qname, qtype and id as pdns sent them; remote, local and real remote as far as the ABI has
--- them (nil otherwise).
-local function lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
+-- dns_lookup as native lua2 calls it (modules/lua2backend/lua2api2.hh lookup), for both
+-- protocols: qname and qtype from pdns's texts; ctx empty for pdns's own lookups (has_packet
+-- false), else the client's address and the real remote. Returns true, the result and the
+-- qtype; false and why the qname is malformed; or nil and the hook's failure.
+local function call_lookup(qname_text, qtype_text, id, has_packet, remote, real_remote)
   local ok, qname = pcall(parse_name, qname_text)
   if not ok then
-    return nil, "malformed question: invalid qname: " .. error_handler(qname)
+    return false, "invalid qname: " .. error_handler(qname)
   end
   local qtype = new_qtype(qtype_text)
   local ctx = {}
-  if
-    remote ~= EMPTY_ADDRESS
-    or (local_address and local_address ~= EMPTY_ADDRESS)
-    or (real_remote and real_remote ~= EMPTY_NETWORK)
-  then
+  if has_packet then
     ctx.source_address = remote
-    -- below ABI 3 pdns sends no real remote; without ECS it is the remote as a Netmask
     ctx.real_source_address = real_remote
-      or (find(remote, ":", 1, true) and gsub(remote, "%%.*", "") .. "/128" or remote .. "/32")
   end
   local result
   ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
+  return ok, result, qtype
+end
+M.call_lookup = call_lookup
+
+-- Q: qname, qtype and id as pdns sent them; remote, local and real remote as far as the ABI has
+-- them (nil otherwise).
+local function lookup(qname_text, qtype_text, id, remote, local_address, real_remote)
+  local has_packet = remote ~= EMPTY_ADDRESS
+    or (local_address and local_address ~= EMPTY_ADDRESS)
+    or (real_remote and real_remote ~= EMPTY_NETWORK)
+  if has_packet and not real_remote then
+    -- below ABI 3 pdns sends no real remote; without ECS it is the remote as a Netmask
+    real_remote = find(remote, ":", 1, true) and gsub(remote, "%%.*", "") .. "/128"
+      or remote .. "/32"
+  end
+  local ok, result, qtype = call_lookup(qname_text, qtype_text, id, has_packet, remote, real_remote)
   if not ok then
-    return nil, result
+    return nil, ok == false and "malformed question: " .. result or result
   end
   return render_result(
     "dns_lookup",

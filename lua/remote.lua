@@ -18,10 +18,15 @@
 
 local dispatch = ...
 
-local env, hooks, call, read_entry, describe =
-  dispatch.env, dispatch.hooks, dispatch.call, dispatch.read_entry, dispatch.describe
+local env, hooks, call, read_entry, describe, call_lookup =
+  dispatch.env,
+  dispatch.hooks,
+  dispatch.call,
+  dispatch.read_entry,
+  dispatch.describe,
+  dispatch.call_lookup
 local answer_buffer, take_answer = dispatch.answer_buffer, dispatch.take_answer
-local parse_name, new_qtype, qtype_name = env.DNSName.parse, env.QType.new, env.QType.name_of
+local parse_name, qtype_name = env.DNSName.parse, env.QType.name_of
 
 -- The standard library as it was before the script ran (the script may assign over any of it).
 local concat, format, byte, find, gsub, match =
@@ -135,20 +140,12 @@ local EMPTY_ADDRESS, EMPTY_NETWORK = "0.0.0.0", "0.0.0.0/0"
 -- (no packet: remote, local and real-remote are 0.0.0.0, 0.0.0.0, 0.0.0.0/0), else the client
 -- address and the real remote (the ECS subnet, or the client as /32 or /128).
 function M.lookup(qtype_text, qname_text, id, remote, local_address, real_remote)
-  local ok, qname = pcall(parse_name, qname_text)
+  local has_packet = remote ~= EMPTY_ADDRESS
+    or local_address ~= EMPTY_ADDRESS
+    or real_remote ~= EMPTY_NETWORK
+  local ok, result = call_lookup(qname_text, qtype_text, id, has_packet, remote, real_remote)
   if not ok then
-    return nil, "malformed request: invalid qname: " .. tostring(qname)
-  end
-  local qtype = new_qtype(qtype_text)
-  local ctx = {}
-  if remote ~= EMPTY_ADDRESS or local_address ~= EMPTY_ADDRESS or real_remote ~= EMPTY_NETWORK then
-    ctx.source_address = remote
-    ctx.real_source_address = real_remote
-  end
-  local result
-  ok, result = call("dns_lookup", hooks.dns_lookup, qtype, qname, id, ctx)
-  if not ok then
-    return nil, result
+    return nil, ok == false and "malformed request: " .. result or result
   end
   return rows_reply("dns_lookup", result)
 end
