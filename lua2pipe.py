@@ -543,7 +543,7 @@ class Coprocess:
         if script is not None:
             dispatch = script.dispatch
             self.lua_answer = dispatch.answer_capped if script.max_memory_mb else dispatch.answer
-            dispatch.set_stream(self.stream if self.serving else None)
+            dispatch.set_stream(self.stream_rows if self.serving else None)
 
     def write(self, data: bytes) -> None:
         write_all(self.output_fd, data)
@@ -568,6 +568,14 @@ class Coprocess:
         finally:
             if started:
                 self.busy_since = started + time.monotonic() - paused
+
+    def stream_rows(self, rows: bytes | int, length: int) -> None:
+        """lua/dispatch.lua's writer (M.set_stream): the rows of an AXFR answer rendered so far,
+        as text, or on LuaJIT ``length`` bytes of its answer buffer at address ``rows``, read
+        here so that Lua makes no string of them."""
+        import ctypes  # first used here: 2 ms, kept off start-up
+
+        self.stream(rows if isinstance(rows, bytes) else ctypes.string_at(rows, length))
 
     def stream(self, part: bytes) -> None:
         """Writes the rows of an AXFR answer rendered so far (lua/dispatch.lua streams them, see
@@ -631,7 +639,7 @@ class Coprocess:
         self.serving = True
         self.serving_thread = threading.get_ident()
         if self.script is not None:
-            self.script.dispatch.set_stream(self.stream)
+            self.script.dispatch.set_stream(self.stream_rows)
         self.watchdog.start()  # before HELO too: a failed handshake also ends in dns_deinit
         if not self._begin():
             self._deinit()

@@ -440,8 +440,9 @@ end
 
 -- The answer text is built in one buffer: LuaJIT's string.buffer appends without a string per
 -- line (several times faster than joining the lines with table.concat, see bench/profile.py);
--- elsewhere a table of pieces offers the same methods.
-local answer_buffer
+-- elsewhere a table of pieces offers the same methods. stream_part(writer) hands the writer the
+-- rows the buffer holds (see M.set_stream) and empties it.
+local answer_buffer, stream_part
 do
   -- Built into LuaJIT 2.1. PUC Lua is not asked: its require would search the module path, the
   -- working directory included.
@@ -451,6 +452,19 @@ do
   end
   if has_buffer then
     answer_buffer = buffer.new()
+    local cast = require("ffi").cast
+    -- The writer reads the rows in place (at an address a double holds exactly: user space is
+    -- under 2^47). A string per part was the only garbage a large AXFR made, and LuaJIT's
+    -- collector, paced by allocation, frees none until a cycle has marked the script's whole
+    -- live heap: for bench/large_zone.lua's million rows (346 MB of Lua heap) the heap grew by
+    -- 51 MB, the parts' 53 MB. A collector tuned to finish cycles in time (setpause 102-105,
+    -- setstepmul 100000) held that to 12-22 MB, but rendered in 1.7-2.7 s instead of 0.5: each
+    -- cycle marks every row (a full collection of them takes 0.9-1 s).
+    function stream_part(writer)
+      local rows, length = answer_buffer:ref()
+      writer(tonumber(cast("uintptr_t", rows)), length)
+      answer_buffer:reset()
+    end
   else
     local Pieces = {}
     Pieces.__index = Pieces
@@ -473,6 +487,10 @@ do
     end
     Pieces.free = Pieces.reset
     answer_buffer = setmetatable({}, Pieces)
+    function stream_part(writer)
+      local text = answer_buffer:get()
+      writer(text, #text)
+    end
   end
 end
 -- An answer longer than this gives its buffer space back (a large AXFR would otherwise keep it).
@@ -501,8 +519,10 @@ local result_record = {} -- read_row's output, reused row after row (it sets eve
 local stream
 local STREAM_ROWS = 1024
 
--- The writer AXFR answers are streamed to (a host function taking the text rendered so far); nil
--- (the shell's subcommands) renders them whole.
+-- The writer AXFR answers are streamed to, nil (the shell's subcommands) to render them whole.
+-- writer(rows, length) gets the rows rendered so far, `length` bytes: on LuaJIT the address of
+-- the answer buffer's memory, which it reads before it returns (ffi.cast("const char *", rows);
+-- Python's ctypes.string_at), elsewhere their text.
 function M.set_stream(writer)
   stream = writer
 end
@@ -524,7 +544,7 @@ local function render_result(hook, result, on_row, streamed)
     if writer then
       pending = pending + 1
       if pending == STREAM_ROWS then
-        writer(answer:get())
+        stream_part(writer)
         pending = 0
       end
     end
