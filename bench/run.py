@@ -59,10 +59,13 @@ class Settings:
     repeats: int = 3  # replays per coprocess; the best counts
     lockstep_questions: int = 10_000
     axfr_repeats: int = 3  # warm AXFRs after the first (cold) one; the best counts
-    dnsperf_seconds: int = 4
+    # Every end-to-end configuration runs e2e_rounds times, interleaved (sections 2, 2b and 2c in
+    # each round), dnsperf_seconds after warmup_seconds. With section 2c's 20 runs a round, 5
+    # rounds of 4 s took the whole make bench past 15 minutes; 3 rounds of 4 s took 13m55s on
+    # the loaded 2-CPU VM (load 7-9), so 3 s runs: a run's rate swings by up to 2x between
+    # rounds there, far more than a shorter run adds, and the ratios are medians of rounds.
+    dnsperf_seconds: int = 3
     warmup_seconds: int = 1
-    # Every configuration this many times, interleaved (sections 2, 2b and 2c in each round).
-    # Three rounds keep make bench within 15 minutes on 2 CPUs since 2c's 20 runs a round came.
     e2e_rounds: int = 3
     thread_counts: tuple[int, ...] = (1, 2, 8)
     startup_repeats: int = 10
@@ -131,6 +134,9 @@ class Native:
         return native_settings(self.script)
 
 
+Backend = Coprocess | Remote | Native
+
+
 CEILING = Coprocess("C ceiling", (str(OUT / "ceiling"),))
 PLAIN = Coprocess("plain Python", (PYTHON, "-I", str(BENCH / "plain.py"), str(OUT / "refdata.marshal")))
 LUA2PIPE_ZONE = Coprocess("lua2pipe", (str(LUA2PIPE), str(ZONE_SCRIPT)))
@@ -153,7 +159,7 @@ CACHED_THREADS = 2
 #: backend computing the same answers.
 HOSTS_ZONE = "hosts.test"
 HOSTS = 100_000  # host0 to host99999, as in hosts.lua
-HOSTS_BACKENDS: tuple[Coprocess | Remote | Native, ...] = (
+HOSTS_BACKENDS: tuple[Backend, ...] = (
     Native(NATIVE.name, HOSTS_SCRIPT),
     CEILING,
     PLAIN,
@@ -668,9 +674,6 @@ def large_axfr(prebuilt: bool, table_kb: int) -> LargeAxfr:
 
 # --------------------------------------------------------------------------------------------------
 # 2. End to end: pdns_server + dnsperf
-
-
-Backend = Coprocess | Remote | Native
 
 
 @contextmanager
