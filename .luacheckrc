@@ -1,5 +1,5 @@
 -- luacheck (make lint, make test) for lua2pipe's own Lua, which runs on LuaJIT and Lua 5.1-5.4,
--- and for the scripts (examples/, bench/zone.lua), which see the lua2 environment and define the
+-- and for the scripts (examples/, bench/*.lua), which see the lua2 environment and define the
 -- hooks as globals.
 std = "max"
 max_line_length = 120
@@ -13,3 +13,4 @@ local lua2_script = {
 files["examples"] = lua2_script
 files["bench/zone.lua"] = lua2_script
 files["bench/large_zone.lua"] = lua2_script
+files["bench/hosts.lua"] = lua2_script
