@@ -170,20 +170,15 @@ local function std_error(what)
   return nil, "Caught exception: " .. what
 end
 
--- Mangled C++ type names, as they appear in LuaContext's conversion errors.
+-- Mangled C++ type names, as they appear in LuaContext's conversion errors. The bound classes (in
+-- the global namespace) mangle as their name's length and name (Itanium <source-name>, "7DNSName"):
+-- new_type derives theirs.
 local CXX = {
   string = "NSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
   int = "i",
   uint = "j",
   uint16 = "t",
-  DNSName = "7DNSName",
-  QType = "5QType",
-  ComboAddress = "12ComboAddress",
   cas = "St13unordered_setI12ComboAddressNS0_16addressOnlyHashENS0_17addressOnlyEqualESaIS0_EE",
-  Netmask = "7Netmask",
-  NetmaskGroup = "12NetmaskGroup",
-  DNSResourceRecord = "17DNSResourceRecord",
-  DNSRecord = "9DNSRecord",
 }
 -- vector<pair<unsigned, string>>. Itanium mangling abbreviates repeats as substitutions (S7_...),
 -- whose numbers depend on what the enclosing type already named.
@@ -328,10 +323,22 @@ ARG.optional_int = optional(ARG.int, CXX.int)
 ARG.optional_uint = optional(ARG.uint, CXX.uint)
 ARG.optional_uint16 = optional(ARG.uint16, CXX.uint16)
 
+-- Per type id: name, C++ name and registered equality. A type id is a userdata without metatable,
+-- like native's _typeid (a light userdata: the C++ type_info).
+local TYPES = {}
+
+-- A new type id; cxx defaults to the mangled name of a class called `name`.
+local function new_type(name, eq_fn, cxx)
+  local typeid = new_userdata(nil)
+  TYPES[typeid] = { name = name, cxx = cxx or #name .. name, eq = eq_fn }
+  return typeid
+end
+
 -- One of our objects of the type `typeid`: its state (see "Objects" below), or nil and the C++
 -- type name. LuaContext checks the userdata's own metatable, so a foreign userdata never passes
 -- (nor does a metatable's __metatable field stand in for ours).
-local function object_reader(typeid, cxx)
+local function object_reader(typeid)
+  local cxx = TYPES[typeid].cxx
   return function(v)
     if type(v) == OBJECT_KIND then
       local state = getmetatable(v)
@@ -448,16 +455,6 @@ local function bind(impl, min, ...)
     end
     return result
   end
-end
-
--- Per type id: name, C++ name and registered equality. A type id is a userdata without metatable,
--- like native's _typeid (a light userdata: the C++ type_info).
-local TYPES = {}
-
-local function new_type(name, eq_fn)
-  local typeid = new_userdata(nil)
-  TYPES[typeid] = { name = name, cxx = CXX[name], eq = eq_fn }
-  return typeid
 end
 
 -- The type record and state of one of our objects, or nothing.
@@ -881,7 +878,7 @@ function name_tostring(self) -- tostring(name): the cached text, or the error ra
 end
 
 TYPES[DNSName_id].eq = names_equal
-ARG.DNSName = object_reader(DNSName_id, CXX.DNSName)
+ARG.DNSName = object_reader(DNSName_id)
 
 -- Bind the methods for scripts (self is parameter 1, as in LuaContext).
 do
@@ -1024,7 +1021,7 @@ local QType_methods = {}
 local QType_id = new_type("QType", function(a, b)
   return a._code == b._code
 end)
-ARG.QType = object_reader(QType_id, CXX.QType)
+ARG.QType = object_reader(QType_id)
 local qtype_tostring = state_tostring(function(self)
   return qtype_name_of(self._code)
 end)
@@ -1536,7 +1533,7 @@ end
 ca_tostring = state_tostring(function(self)
   return ca_to_text(self, true)
 end)
-ARG.ComboAddress = object_reader(CA_id, CXX.ComboAddress)
+ARG.ComboAddress = object_reader(CA_id)
 
 do
   local ca = ARG.ComboAddress
@@ -1571,7 +1568,7 @@ end
 ---------------------------------------------------------------------------
 
 local CAS_methods = {}
-local CAS_id = new_type("cas")
+local CAS_id = new_type("cas", nil, CXX.cas)
 
 local function new_cas()
   return new_userdata({
@@ -1618,11 +1615,11 @@ CAS_methods.add = bind(function(self, item)
     end
     set[cas_key(ca)] = true
   end
-end, 2, object_reader(CAS_id, CXX.cas), read_cas_item)
+end, 2, object_reader(CAS_id), read_cas_item)
 
 CAS_methods.check = bind(function(self, ca)
   return self._set[cas_key(ca)] == true
-end, 2, object_reader(CAS_id, CXX.cas), ARG.ComboAddress)
+end, 2, object_reader(CAS_id), ARG.ComboAddress)
 
 ---------------------------------------------------------------------------
 -- Netmask (pdns/iputils.hh Netmask). State: _network (a ComboAddress, host bits zeroed), _bits
@@ -1767,7 +1764,7 @@ end
 netmask_tostring = state_tostring(netmask_to_text)
 
 do
-  local nm = object_reader(Netmask_id, CXX.Netmask)
+  local nm = object_reader(Netmask_id)
   for _, name in ipairs({ "toString", "getBits", "isIPv4", "isIPv6", "empty", "getNetwork" }) do
     Netmask_methods[name] = bind(Netmask_methods[name], 1, nm)
   end
@@ -1823,7 +1820,7 @@ local function nmg_match(nmg, ca)
 end
 
 do
-  local nmg = object_reader(NMG_id, CXX.NetmaskGroup)
+  local nmg = object_reader(NMG_id)
   NMG_methods.addMask = bind(function(self, text)
     local ok, err = nmg_add(self, text)
     if not ok then
@@ -1947,7 +1944,7 @@ TYPES[DRR_id].eq = drr_equal
 drr_tostring = state_tostring(drr_zone_content)
 
 do
-  local drr = object_reader(DRR_id, CXX.DNSResourceRecord)
+  local drr = object_reader(DRR_id)
   local getters = {
     toString = drr_zone_content,
     qname = function(self)
@@ -2095,7 +2092,7 @@ local function new_dr(name, type_text, ttl, content, place)
 end
 
 do
-  local dr = object_reader(DR_id, CXX.DNSRecord)
+  local dr = object_reader(DR_id)
   DR_methods.getContent = bind(function(self)
     return self._content
   end, 1, dr)
