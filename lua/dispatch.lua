@@ -1116,15 +1116,12 @@ end
 
 -- Domain info (modules/lua2backend/lua2api2.hh parseDomainInfo). Values fit variant<bool, long,
 -- string, vector<string>>: a boolean is always bad_get, and a numeric string is read as a long.
-local KINDS = {
-  NATIVE = "native",
-  MASTER = "primary",
-  PRIMARY = "primary",
-  SLAVE = "secondary",
-  SECONDARY = "secondary",
-  PRODUCER = "producer",
-  CONSUMER = "consumer",
-}
+-- Kinds by their upper-case names, as DomainInfo::stringToKind reads them (pdns/dnsbackend.hh,
+-- case-insensitive): each kind's own name, and MASTER and SLAVE for PRIMARY and SECONDARY.
+local KINDS = { MASTER = "primary", SLAVE = "secondary" }
+for _, kind in ipairs({ "native", "primary", "secondary", "producer", "consumer" }) do
+  KINDS[upper(kind)] = kind
+end
 local INFO_INTEGERS = { id = true, serial = true, notified_serial = true, last_check = true }
 
 local function read_info(hook, zone, info, warnings)

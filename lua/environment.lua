@@ -170,20 +170,15 @@ local function std_error(what)
   return nil, "Caught exception: " .. what
 end
 
--- Mangled C++ type names, as they appear in LuaContext's conversion errors.
+-- Mangled C++ type names, as they appear in LuaContext's conversion errors. The bound classes (in
+-- the global namespace) mangle as their name's length and name (Itanium <source-name>, "7DNSName"):
+-- new_type derives theirs.
 local CXX = {
   string = "NSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
   int = "i",
   uint = "j",
   uint16 = "t",
-  DNSName = "7DNSName",
-  QType = "5QType",
-  ComboAddress = "12ComboAddress",
   cas = "St13unordered_setI12ComboAddressNS0_16addressOnlyHashENS0_17addressOnlyEqualESaIS0_EE",
-  Netmask = "7Netmask",
-  NetmaskGroup = "12NetmaskGroup",
-  DNSResourceRecord = "17DNSResourceRecord",
-  DNSRecord = "9DNSRecord",
 }
 -- vector<pair<unsigned, string>>. Itanium mangling abbreviates repeats as substitutions (S7_...),
 -- whose numbers depend on what the enclosing type already named.
@@ -328,10 +323,22 @@ ARG.optional_int = optional(ARG.int, CXX.int)
 ARG.optional_uint = optional(ARG.uint, CXX.uint)
 ARG.optional_uint16 = optional(ARG.uint16, CXX.uint16)
 
+-- Per type id: name, C++ name and registered equality. A type id is a userdata without metatable,
+-- like native's _typeid (a light userdata: the C++ type_info).
+local TYPES = {}
+
+-- A new type id; cxx defaults to the mangled name of a class called `name`.
+local function new_type(name, eq_fn, cxx)
+  local typeid = new_userdata(nil)
+  TYPES[typeid] = { name = name, cxx = cxx or #name .. name, eq = eq_fn }
+  return typeid
+end
+
 -- One of our objects of the type `typeid`: its state (see "Objects" below), or nil and the C++
 -- type name. LuaContext checks the userdata's own metatable, so a foreign userdata never passes
 -- (nor does a metatable's __metatable field stand in for ours).
-local function object_reader(typeid, cxx)
+local function object_reader(typeid)
+  local cxx = TYPES[typeid].cxx
   return function(v)
     if type(v) == OBJECT_KIND then
       local state = getmetatable(v)
@@ -369,6 +376,17 @@ local function arity_error(n, min, max)
   return format("This function requires at most %d parameter(s)", max)
 end
 
+-- impl's result, or its error message raised where the script called the bound function (level 3:
+-- this function, the bound function, its caller). The bound functions call it, never tail-call it,
+-- so that level is theirs; LuaJIT's compiled traces inline it (a one-parameter method costs 0.8 ns
+-- either way; on PUC Lua 5.1-5.4 the call adds 10-20 ns).
+local function result_of(result, err)
+  if err then
+    error(err, 3)
+  end
+  return result
+end
+
 -- bind(impl, min, kind1, kind2, ...) returns the function scripts call: it
 -- checks the argument count (parameters after `min` are optional, and nil
 -- reads as "absent" for those), converts each argument with its ARG reader,
@@ -393,10 +411,7 @@ local function bind(impl, min, ...)
           error(conversion_error((...), cxx), 2)
         end
       end
-      local result, err = impl(a)
-      if err then
-        error(err, 2)
-      end
+      local result = result_of(impl(a))
       return result
     end
   elseif max == 2 then
@@ -418,10 +433,7 @@ local function bind(impl, min, ...)
           error(conversion_error(b0, cxx), 2)
         end
       end
-      local result, err = impl(a, b)
-      if err then
-        error(err, 2)
-      end
+      local result = result_of(impl(a, b))
       return result
     end
   end
@@ -442,22 +454,31 @@ local function bind(impl, min, ...)
         args[i] = converted
       end
     end
-    local result, err = impl(unpack(args, 1, max))
-    if err then
-      error(err, 2)
-    end
+    local result = result_of(impl(unpack(args, 1, max)))
     return result
   end
 end
 
--- Per type id: name, C++ name and registered equality. A type id is a userdata without metatable,
--- like native's _typeid (a light userdata: the C++ type_info).
-local TYPES = {}
+-- Binds every function in `methods` for scripts (self is parameter 1, as in LuaContext, read by
+-- self_reader): more[name] lists the readers of the method's further parameters, all required.
+local function bind_methods(methods, self_reader, more)
+  for name, fn in pairs(methods) do
+    local readers = more[name] or {}
+    methods[name] = bind(fn, 1 + #readers, self_reader, unpack(readers))
+  end
+end
 
-local function new_type(name, eq_fn)
-  local typeid = new_userdata(nil)
-  TYPES[typeid] = { name = name, cxx = CXX[name], eq = eq_fn }
-  return typeid
+-- Getters: a state field's value, and a value that never changes.
+local function field(key)
+  return function(self)
+    return self[key]
+  end
+end
+
+local function constant(value)
+  return function()
+    return value
+  end
 end
 
 -- The type record and state of one of our objects, or nothing.
@@ -498,6 +519,50 @@ end
 local function state_tostring(fn)
   return function(self)
     return fn(getmetatable(self))
+  end
+end
+
+-- An object's metatable holds its type's metamethods (index is __index, typeid _typeid) next to its
+-- state. object_maker(typeid, index, tostring_fn, newindex) gives the constructor of a type's
+-- objects: f(state) copies them into the table `state` and makes it an object (newindex defaults
+-- to read_only). The objects made for a question, by lua2pipe (DNSName, QType) or by scripts
+-- (ComboAddress, Netmask: examples/geo.lua makes both for every www question), are one table
+-- constructor each instead (new_name, make_qtype, ca_state, netmask_state): copying costs 0.17 us
+-- an object more (LuaJIT 2.1, a ComboAddress: the table grows twice), and even one constructor
+-- shared with a variable key ([key] = value) 10 ns more.
+local function object_maker(typeid, index, tostring_fn, newindex)
+  local metamethods = {
+    __index = index,
+    __newindex = newindex or read_only,
+    __tostring = tostring_fn,
+    __eq = shared_eq,
+    _typeid = typeid,
+  }
+  return function(state)
+    for key, value in next, metamethods do
+      state[key] = value
+    end
+    return new_userdata(state)
+  end
+end
+
+-- The object of a state a parser read, or the parser's nil and error.
+local function parsed_object(state, err)
+  if state == nil then
+    return nil, err
+  end
+  return new_userdata(state)
+end
+
+-- A method taking a text: read reads it (nil and the error when it cannot), fn(self, value)
+-- answers.
+local function text_method(read, fn)
+  return function(self, text)
+    local value, err = read(text)
+    if value == nil then
+      return nil, err
+    end
+    return fn(self, value)
   end
 end
 
@@ -854,13 +919,9 @@ function DNSName_methods.makeRelative(self, zone)
   return new_name(sub(wire, 1, #wire - #zone._wire) .. ROOT_WIRE)
 end
 
-function DNSName_methods.equal(self, text)
-  local wire, err = parse_wire(text)
-  if not wire then
-    return nil, err
-  end
+DNSName_methods.equal = text_method(parse_wire, function(self, wire)
   return wires_equal(self._wire, wire)
-end
+end)
 
 function DNSName_methods.canonCompare(self, other)
   return canon_less(self._wire, other._wire)
@@ -881,30 +942,18 @@ function name_tostring(self) -- tostring(name): the cached text, or the error ra
 end
 
 TYPES[DNSName_id].eq = names_equal
-ARG.DNSName = object_reader(DNSName_id, CXX.DNSName)
+ARG.DNSName = object_reader(DNSName_id)
 
 -- Bind the methods for scripts (self is parameter 1, as in LuaContext).
 do
   local dn = ARG.DNSName
-  local raw = {}
-  for k, v in pairs(DNSName_methods) do
-    raw[k] = v
-  end
-  for _, name in ipairs({
-    "toString",
-    "toStringNoDot",
-    "countLabels",
-    "wireLength",
-    "wirelength",
-    "getRawLabels",
-    "chopOff",
-  }) do
-    DNSName_methods[name] = bind(raw[name], 1, dn)
-  end
-  for _, name in ipairs({ "isPartOf", "makeRelative", "canonCompare", "__lt" }) do
-    DNSName_methods[name] = bind(raw[name], 2, dn, dn)
-  end
-  DNSName_methods.equal = bind(raw.equal, 2, dn, ARG.string)
+  bind_methods(DNSName_methods, dn, {
+    isPartOf = { dn },
+    makeRelative = { dn },
+    canonCompare = { dn },
+    __lt = { dn },
+    equal = { ARG.string },
+  })
 end
 
 local function new_dn(text)
@@ -1024,7 +1073,7 @@ local QType_methods = {}
 local QType_id = new_type("QType", function(a, b)
   return a._code == b._code
 end)
-ARG.QType = object_reader(QType_id, CXX.QType)
+ARG.QType = object_reader(QType_id)
 local qtype_tostring = state_tostring(function(self)
   return qtype_name_of(self._code)
 end)
@@ -1362,30 +1411,28 @@ local function parse_ipv4_sockaddr(s)
   return addr, port
 end
 
--- The state of an address read from text (up to a NUL byte): IPv4 as parse_ipv4 reads it (bytes
--- and a port), else makeIPv6sockaddr's forms; nil when neither reads it. The ComboAddress
--- constructor reads IPv4 with makeIPv4sockaddr, Netmask's with inet_pton (pdns/iputils.hh,
--- makeComboAddress).
-local function address_state(text, parse_ipv4)
-  local s = cstr(text)
-  local addr, port = parse_ipv4(s)
-  if addr then
-    return ca_state(4, addr, port)
-  end
-  local scope
-  addr, port, scope = parse_ipv6_sockaddr(s)
-  if addr then
-    return ca_state(6, addr, port, scope)
+-- A reader of addresses from text (up to a NUL byte): IPv4 as parse_ipv4 reads it (bytes and a
+-- port), else makeIPv6sockaddr's forms. It returns the address's state, or nil and the error
+-- native would raise, the text between `before` and `after`. The ComboAddress constructor reads
+-- IPv4 with makeIPv4sockaddr, Netmask's with inet_pton (pdns/iputils.hh, makeComboAddress).
+local function address_reader(parse_ipv4, before, after)
+  return function(text)
+    local s = cstr(text)
+    local addr, port = parse_ipv4(s)
+    if addr then
+      return ca_state(4, addr, port)
+    end
+    local scope
+    addr, port, scope = parse_ipv6_sockaddr(s)
+    if addr then
+      return ca_state(6, addr, port, scope)
+    end
+    return nil, before .. text .. after
   end
 end
 
-local function parse_ca(text)
-  local ca = address_state(text, parse_ipv4_sockaddr)
-  if ca then
-    return ca
-  end
-  return nil, "Unable to convert presentation address '" .. text .. "'"
-end
+local parse_ca =
+  address_reader(parse_ipv4_sockaddr, "Unable to convert presentation address '", "'")
 
 -- inet_ntop(AF_INET6) as glibc prints it: lower-case hex, the longest run
 -- (first on a tie) of two or more zero groups as "::", and the dotted form
@@ -1533,27 +1580,12 @@ function CA_methods.equal(self, other)
   return addresses_equal(self, other)
 end
 
-ca_tostring = state_tostring(function(self)
-  return ca_to_text(self, true)
-end)
-ARG.ComboAddress = object_reader(CA_id, CXX.ComboAddress)
+ca_tostring = state_tostring(CA_methods.toString) -- before the methods are bound for scripts
+ARG.ComboAddress = object_reader(CA_id)
 
 do
   local ca = ARG.ComboAddress
-  for _, name in ipairs({
-    "toString",
-    "toStringWithPort",
-    "getPort",
-    "isIPv4",
-    "isIPv6",
-    "isMappedIPv4",
-    "mapToIPv4",
-    "getRaw",
-  }) do
-    CA_methods[name] = bind(CA_methods[name], 1, ca)
-  end
-  CA_methods.truncate = bind(CA_methods.truncate, 2, ca, ARG.uint)
-  CA_methods.equal = bind(CA_methods.equal, 2, ca, ca)
+  bind_methods(CA_methods, ca, { truncate = { ARG.uint }, equal = { ca } })
 end
 
 local function new_ca_from_raw(raw, port)
@@ -1571,17 +1603,9 @@ end
 ---------------------------------------------------------------------------
 
 local CAS_methods = {}
-local CAS_id = new_type("cas")
+local CAS_id = new_type("cas", nil, CXX.cas)
 
-local function new_cas()
-  return new_userdata({
-    __index = CAS_methods,
-    __newindex = read_only,
-    __eq = shared_eq,
-    _typeid = CAS_id,
-    _set = {},
-  })
-end
+local cas_object = object_maker(CAS_id, CAS_methods)
 
 local function cas_key(ca)
   return ca._family .. ca._addr
@@ -1618,11 +1642,11 @@ CAS_methods.add = bind(function(self, item)
     end
     set[cas_key(ca)] = true
   end
-end, 2, object_reader(CAS_id, CXX.cas), read_cas_item)
+end, 2, object_reader(CAS_id), read_cas_item)
 
 CAS_methods.check = bind(function(self, ca)
   return self._set[cas_key(ca)] == true
-end, 2, object_reader(CAS_id, CXX.cas), ARG.ComboAddress)
+end, 2, object_reader(CAS_id), ARG.ComboAddress)
 
 ---------------------------------------------------------------------------
 -- Netmask (pdns/iputils.hh Netmask). State: _network (a ComboAddress, host bits zeroed), _bits
@@ -1636,13 +1660,7 @@ local Netmask_id = new_type("Netmask", function(a, b)
 end)
 local netmask_tostring -- the __tostring, defined with the methods
 
-local function netmask_address(s)
-  local ca = address_state(s, inet_pton4)
-  if ca then
-    return ca
-  end
-  return nil, "Unable to convert '" .. s .. "' to a netmask"
-end
+local netmask_address = address_reader(inet_pton4, "Unable to convert '", "' to a netmask")
 
 -- 2^64 - n as decimal text, for std::stoull's wrap of "-n" (n < 10^12).
 local function wrapped_negative(n)
@@ -1756,26 +1774,14 @@ function Netmask_methods.getNetwork(self)
   return new_ca(net._family, net._addr, net._port, net._scope)
 end
 
-function Netmask_methods.match(self, text)
-  local ca, err = netmask_address(text)
-  if not ca then
-    return nil, err
-  end
-  return netmask_matches(self, ca)
-end
+Netmask_methods.match = text_method(netmask_address, netmask_matches)
 
 netmask_tostring = state_tostring(netmask_to_text)
 
-do
-  local nm = object_reader(Netmask_id, CXX.Netmask)
-  for _, name in ipairs({ "toString", "getBits", "isIPv4", "isIPv6", "empty", "getNetwork" }) do
-    Netmask_methods[name] = bind(Netmask_methods[name], 1, nm)
-  end
-  Netmask_methods.isIpv4 = Netmask_methods.isIPv4
-  Netmask_methods.isIpv6 = Netmask_methods.isIPv6
-  Netmask_methods.getMaskedNetwork = Netmask_methods.getNetwork
-  Netmask_methods.match = bind(Netmask_methods.match, 2, nm, ARG.string)
-end
+bind_methods(Netmask_methods, object_reader(Netmask_id), { match = { ARG.string } })
+Netmask_methods.isIpv4 = Netmask_methods.isIPv4
+Netmask_methods.isIpv6 = Netmask_methods.isIPv6
+Netmask_methods.getMaskedNetwork = Netmask_methods.getNetwork
 
 ---------------------------------------------------------------------------
 -- NetmaskGroup (pdns/iputils.hh NetmaskGroup). State: _masks, keyed by "<family><network>/<bits>"
@@ -1823,7 +1829,7 @@ local function nmg_match(nmg, ca)
 end
 
 do
-  local nmg = object_reader(NMG_id, CXX.NetmaskGroup)
+  local nmg = object_reader(NMG_id)
   NMG_methods.addMask = bind(function(self, text)
     local ok, err = nmg_add(self, text)
     if not ok then
@@ -1842,21 +1848,17 @@ local function read_optional_masks(v)
   return nil, CXX.optional_masks
 end
 
+local nmg_object = object_maker(NMG_id, NMG_methods)
+
 local function new_nmg(list)
-  local nmg = {
-    __index = NMG_methods,
-    __newindex = read_only,
-    __eq = shared_eq,
-    _typeid = NMG_id,
-    _masks = {},
-  }
+  local nmg = { _masks = {} }
   if list then
     local ok, err = nmg_add_list(nmg, list)
     if ok == nil and err then
       return nil, err
     end
   end
-  return new_userdata(nmg)
+  return nmg_object(nmg)
 end
 
 ---------------------------------------------------------------------------
@@ -1866,56 +1868,55 @@ end
 
 local DRR_methods = {}
 local DRR_id = new_type("DNSResourceRecord") -- its equality is registered with the methods
-local drr_tostring -- the __tostring, defined with the methods
 
-local T_NS, T_CNAME, T_PTR, T_MX, T_SRV, T_DNAME = 2, 5, 12, 15, 33, 39
-local NAME_CONTENT = { [T_NS] = true, [T_CNAME] = true, [T_PTR] = true, [T_DNAME] = true }
+local drr_content, drr_zone_content
+do
+  local T_NS, T_CNAME, T_PTR, T_MX, T_SRV, T_DNAME = 2, 5, 12, 15, 33, 39
+  local NAME_CONTENT = { [T_NS] = true, [T_CNAME] = true, [T_PTR] = true, [T_DNAME] = true }
 
--- DNSResourceRecord::setContent: drop one trailing dot from name contents.
-local function drr_content(qtype, content)
-  if qtype == T_MX or qtype == T_SRV then
-    if #content >= 2 and byte(content, -2) == 32 then
+  -- DNSResourceRecord::setContent: drop one trailing dot from name contents.
+  function drr_content(qtype, content)
+    if qtype == T_MX or qtype == T_SRV then
+      if #content >= 2 and byte(content, -2) == 32 then
+        return content
+      end
+    elseif not NAME_CONTENT[qtype] then
       return content
     end
-  elseif not NAME_CONTENT[qtype] then
+    if #content >= 2 and byte(content, -1) == 46 then
+      return sub(content, 1, -2)
+    end
     return content
   end
-  if #content >= 2 and byte(content, -1) == 46 then
-    return sub(content, 1, -2)
+
+  -- getZoneRepresentation: the content, with the dot put back on names.
+  function drr_zone_content(self)
+    local qtype, content = self._qtype, self._content
+    if qtype == T_MX or qtype == T_SRV then
+      local last
+      for word in gmatch(content, "[^ \t\n]+") do
+        last = word
+      end
+      if last == nil then
+        return ""
+      end
+      if last ~= "." and byte(last, -1) ~= 46 then
+        return content .. "."
+      end
+      return content
+    elseif NAME_CONTENT[qtype] then
+      if byte(content, -1) ~= 46 then
+        return content .. "."
+      end
+    end
+    return content
   end
-  return content
 end
 
--- getZoneRepresentation: the content, with the dot put back on names.
-local function drr_zone_content(self)
-  local qtype, content = self._qtype, self._content
-  if qtype == T_MX or qtype == T_SRV then
-    local last
-    for word in gmatch(content, "[^ \t\n]+") do
-      last = word
-    end
-    if last == nil then
-      return ""
-    end
-    if last ~= "." and byte(last, -1) ~= 46 then
-      return content .. "."
-    end
-    return content
-  elseif NAME_CONTENT[qtype] then
-    if byte(content, -1) ~= 46 then
-      return content .. "."
-    end
-  end
-  return content
-end
+local drr_object = object_maker(DRR_id, DRR_methods, state_tostring(drr_zone_content))
 
 local function new_drr(qname_wire, qtype_code, ttl, content, domain_id, auth)
-  return new_userdata({
-    __index = DRR_methods,
-    __newindex = read_only,
-    __tostring = drr_tostring,
-    __eq = shared_eq,
-    _typeid = DRR_id,
+  return drr_object({
     _qname = qname_wire,
     _qtype = qtype_code,
     _ttl = ttl,
@@ -1944,53 +1945,28 @@ local function drr_less(a, b)
 end
 
 TYPES[DRR_id].eq = drr_equal
-drr_tostring = state_tostring(drr_zone_content)
 
 do
-  local drr = object_reader(DRR_id, CXX.DNSResourceRecord)
-  local getters = {
-    toString = drr_zone_content,
-    qname = function(self)
-      return new_name(self._qname)
-    end,
-    wildcardName = function()
-      return new_name("")
-    end,
-    content = function(self)
-      return self._content
-    end,
-    lastModified = function()
-      return 0
-    end,
-    ttl = function(self)
-      return self._ttl
-    end,
-    signttl = function()
-      return 0
-    end,
-    domainId = function(self)
-      return self._domain_id
-    end,
-    qtype = function(self)
-      return self._qtype
-    end,
-    qclass = function()
-      return 1
-    end,
-    scopeMask = function()
-      return 0
-    end,
-    auth = function(self)
-      return self._auth
-    end,
-    disabled = function()
-      return false
-    end,
-  }
-  for name, fn in pairs(getters) do
-    DRR_methods[name] = bind(fn, 1, drr)
+  local drr = object_reader(DRR_id)
+  DRR_methods.toString = drr_zone_content
+  DRR_methods.qname = function(self)
+    return new_name(self._qname)
   end
-  DRR_methods.__lt = bind(drr_less, 2, drr, drr)
+  DRR_methods.wildcardName = function()
+    return new_name("")
+  end
+  DRR_methods.content = field("_content")
+  DRR_methods.lastModified = constant(0)
+  DRR_methods.ttl = field("_ttl")
+  DRR_methods.signttl = constant(0)
+  DRR_methods.domainId = field("_domain_id")
+  DRR_methods.qtype = field("_qtype")
+  DRR_methods.qclass = constant(1)
+  DRR_methods.scopeMask = constant(0)
+  DRR_methods.auth = field("_auth")
+  DRR_methods.disabled = constant(false)
+  DRR_methods.__lt = drr_less
+  bind_methods(DRR_methods, drr, { __lt = { drr } })
 end
 
 ---------------------------------------------------------------------------
@@ -2016,15 +1992,9 @@ local DR_members = {
   name = function(self)
     return new_name(self._name)
   end,
-  type = function(self)
-    return self._type
-  end,
-  ttl = function(self)
-    return self._ttl
-  end,
-  place = function(self)
-    return self._place
-  end,
+  type = field("_type"),
+  ttl = field("_ttl"),
+  place = field("_place"),
 }
 
 -- Member writes are converted like native's (DNSName, uint16, uint32, int).
@@ -2075,17 +2045,15 @@ local function dr_newindex(self, key, value)
   writer[2](getmetatable(self), converted)
 end
 
+local dr_object = object_maker(DR_id, dr_index, nil, dr_newindex)
+
 local function new_dr(name, type_text, ttl, content, place)
   local code = qtype_code_of(type_text)
   local parsed, err = parse_content(code, content, host.parse_content)
   if not parsed then
     return nil, err
   end
-  return new_userdata({
-    __index = dr_index,
-    __newindex = dr_newindex,
-    __eq = shared_eq,
-    _typeid = DR_id,
+  return dr_object({
     _name = name._wire,
     _type = code,
     _ttl = ttl,
@@ -2095,10 +2063,8 @@ local function new_dr(name, type_text, ttl, content, place)
 end
 
 do
-  local dr = object_reader(DR_id, CXX.DNSRecord)
-  DR_methods.getContent = bind(function(self)
-    return self._content
-  end, 1, dr)
+  local dr = object_reader(DR_id)
+  DR_methods.getContent = bind(field("_content"), 1, dr)
   DR_methods.getCA = bind(function(self)
     local code = self._type
     if code == 1 or code == 28 then
@@ -2125,30 +2091,33 @@ end
 -- 24-bit halves so every product stays exact in a double.
 ---------------------------------------------------------------------------
 
-local rng_hi, rng_lo = 0x1234, 0xABCD33
-local A_HI, A_LO, C_INC = 0x5DE, 0xECE66D, 0xB
+local rng_seed, pdnsrandom
+do
+  local rng_hi, rng_lo = 0x1234, 0xABCD33
+  local A_HI, A_LO, C_INC = 0x5DE, 0xECE66D, 0xB
 
-local function rng_seed(seed)
-  seed = floor(tonumber(seed) or 0) % 281474976710656
-  rng_hi, rng_lo = floor(seed / TWO24) % TWO24, floor(seed % TWO24)
-end
-
-local function rng_next() -- uniform in [0, 1)
-  local lo = rng_lo * A_LO + C_INC
-  local hi = rng_hi * A_LO + rng_lo * A_HI + floor(lo / TWO24)
-  rng_lo = lo % TWO24
-  rng_hi = hi % TWO24
-  return (rng_hi * TWO24 + rng_lo) / 281474976710656
-end
-
-local function pdnsrandom(maximum)
-  if maximum == nil then
-    maximum = 0xffffffff
+  function rng_seed(seed)
+    seed = floor(tonumber(seed) or 0) % 281474976710656
+    rng_hi, rng_lo = floor(seed / TWO24) % TWO24, floor(seed % TWO24)
   end
-  if maximum < 2 then
-    return 0
+
+  local function rng_next() -- uniform in [0, 1)
+    local lo = rng_lo * A_LO + C_INC
+    local hi = rng_hi * A_LO + rng_lo * A_HI + floor(lo / TWO24)
+    rng_lo = lo % TWO24
+    rng_hi = hi % TWO24
+    return (rng_hi * TWO24 + rng_lo) / 281474976710656
   end
-  return floor(rng_next() * maximum)
+
+  function pdnsrandom(maximum)
+    if maximum == nil then
+      maximum = 0xffffffff
+    end
+    if maximum < 2 then
+      return 0
+    end
+    return floor(rng_next() * maximum)
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -2249,20 +2218,14 @@ local GLOBALS = {
   newDN = bind(new_dn, 1, ARG.string),
   newQType = bind(new_qtype, 1, ARG.string),
   newCA = bind(function(text)
-    local ca, err = parse_ca(text)
-    if not ca then
-      return nil, err
-    end
-    return new_userdata(ca)
+    return parsed_object(parse_ca(text))
   end, 1, ARG.string),
   newCAFromRaw = bind(new_ca_from_raw, 1, ARG.string, ARG.optional_uint16),
-  newCAS = bind(new_cas, 0),
+  newCAS = bind(function()
+    return cas_object({ _set = {} })
+  end, 0),
   newNetmask = bind(function(text)
-    local nm, err = parse_netmask(text)
-    if not nm then
-      return nil, err
-    end
-    return new_userdata(nm)
+    return parsed_object(parse_netmask(text))
   end, 1, ARG.string),
   newNMG = bind(new_nmg, 0, read_optional_masks),
   newDRR = bind(function(qname, qtype, ttl, content, domain_id, auth)

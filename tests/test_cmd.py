@@ -84,6 +84,47 @@ def test_domaininfo_defaults_and_unknown_key_warning(coprocess):
     ]
 
 
+def test_domaininfo_reads_kind_names_as_pdns_does(tmp_path):
+    # DomainInfo::stringToKind: case-insensitive, MASTER and SLAVE for PRIMARY and SECONDARY, and
+    # any other name is native (lua2pipe warns)
+    script = tmp_path / "kinds.lua"
+    script.write_text(
+        "function dns_lookup() return {} end\n"
+        "function dns_get_domaininfo(zone)\n"
+        "  return { id = 1, kind = zone:getRawLabels()[1] }\n"
+        "end\n"
+    )
+    coprocess = make_coprocess(script)
+    answers = {
+        name: cmd(coprocess, f"domaininfo {name}.example")
+        for name in ("Native", "master", "PRIMARY", "Slave", "secondary", "producer", "CONSUMER", "ALL")
+    }
+    assert answers == {
+        name: [
+            f'{name}.example. id=1 kind={kind} serial=0 notified_serial=0 last_check=0 account="" '
+            'masters="" source=dns_get_domaininfo',
+            *warnings,
+        ]
+        for name, kind, warnings in (
+            ("Native", "native", []),
+            ("master", "primary", []),
+            ("PRIMARY", "primary", []),
+            ("Slave", "secondary", []),
+            ("secondary", "secondary", []),
+            ("producer", "producer", []),
+            ("CONSUMER", "consumer", []),
+            (
+                "ALL",
+                "native",
+                [
+                    'warning: dns_get_domaininfo: ALL.example. kind "ALL" is not native, primary '
+                    "(master), secondary (slave), producer or consumer; pdns takes it as native"
+                ],
+            ),
+        )
+    }
+
+
 def test_domaininfo_not_found(coprocess):
     assert one_line(coprocess, "domaininfo example.org", "not found: ") == (
         "not found: dns_get_domaininfo returned false for example.org.: not found or not supported"
