@@ -18,6 +18,8 @@ tags, the metrics file) are the private package ``_lua2pipe``, imported only whe
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import sys
 import threading
@@ -222,6 +224,11 @@ class Script:
         # Before the script runs, so the dispatcher holds the standard library as it was: a script
         # may assign over table, string or load without breaking lua2pipe.
         self.dispatch = self._chunk("dispatch.lua")(environment, lua_globals, before_script)
+        # LuaJIT's serving loop (lua/serve.lua, LuaLoopCoprocess), loaded before the script so
+        # its FFI declarations come first; the PUC runtimes have no FFI and keep Python's loop.
+        self.lua_loop: Callable[..., Any] | None = (
+            self._chunk("serve.lua")(self.dispatch) if lua == "luajit" else None
+        )
         environment.guard_finalizers(lua_globals, self._lua_finalizer_failed)
         try:
             with open(path, "rb") as script_file:
@@ -644,6 +651,12 @@ class Coprocess:
         if not self._begin():
             self._deinit()
             return 1
+        self.serve_lines()
+        self._deinit()
+        return 0
+
+    def serve_lines(self) -> None:
+        """Answers every line after the handshake, until EOF: Python's loop."""
         readline = self.reader.readline
         answer = self.answer
         output_fd = self.output_fd
@@ -658,7 +671,7 @@ class Coprocess:
                 self.write(self.unreadable_answer(str(exc)))
                 continue
             if line is None:
-                break
+                return
             if self.chores:  # a reload to swap in, Lua memory to read (Operations)
                 self.operations.between_questions()
             self.in_hand = line
@@ -668,8 +681,6 @@ class Coprocess:
                 self.busy_since = 0.0
                 write_all(output_fd, text)
             record_latency(clock() - started)
-        self._deinit()
-        return 0
 
     def _deinit(self) -> None:
         """Runs dns_deinit, bounded by --max-query-ms like every hook: a dns_deinit that never
@@ -749,13 +760,19 @@ class Coprocess:
             if self.query_logging:
                 self._log_question(line, result=answer.decode("utf-8", "backslashreplace").splitlines())
             return answer
+        zone_walk, restart = len(answer) > 2 and bool(answer[2]), len(answer) > 3 and bool(answer[3])
+        return self.failed(line, answer[1], zone_walk, restart)
+
+    def failed(self, line: bytes, why: bytes, zone_walk: bool, restart: bool) -> bytes:
+        """LOG + FAIL for a question the dispatcher failed (counted as a question already);
+        ``restart``: its Lua heap stays over --max-memory, the next question gets a fresh state."""
         self.failures += 1
-        self.count_memory_failure(answer[1])
+        self.count_memory_failure(why)
         if self.query_logging:
-            self._log_question(line, error=answer[1])
-        if len(answer) > 3 and answer[3]:
+            self._log_question(line, error=why)
+        if restart:
             self._fresh_state()
-        return fail_answer(answer[1], len(answer) > 2 and bool(answer[2]))
+        return fail_answer(why, zone_walk)
 
     def _lua_failure(self, line: bytes, exc: Exception) -> bytes:
         """LOG + FAIL for an error that escaped the dispatcher's own checks: a hostile value whose
@@ -950,6 +967,230 @@ def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
     pipe-timeout, so pdns has given up on that answer already: the log line may take its time."""
     log_without_blocking(log, 3, event, grace=EXIT_LOG_GRACE_SECONDS, limit_ms=limit_ms)
     os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The serving loop in Lua, on LuaJIT (LuaLoopCoprocess, chosen at start). lua/serve.lua reads the
+# protocol's input with read(2) into a buffer, splits the lines, answers Q and AXFR through the
+# dispatcher and writes each answer with one write(2), all without returning to Python; it comes
+# back with the line in hand for everything else (CMD, lines that are not ASCII, failed
+# questions, chores between questions) and at EOF. Python stays the supervisor: start-up, HELO,
+# the watchdog thread (lupa releases the GIL while Lua runs), CMD, restarts. What both sides use
+# while the loop runs lives in LoopShared, plain memory that Python allocates and the Lua side
+# reaches through the FFI at its address: the question's start time and the mutex the watchdog
+# uses, the counters the metrics read, the chores flag, and the input buffer with its unread
+# bytes, which a runaway restart hands to the new process image. It outlives the Lua state, so a
+# reload or a fresh state keeps the unread input. The PUC runtimes (no FFI), --record,
+# --query-logging and remote mode keep Python's loop (Coprocess.serve_lines), as does a
+# coprocess whose script did not load.
+
+
+#: The latencies the Lua loop keeps until Python folds them into ``Coprocess.latencies``
+#: (at every read of it: CMD stats, the metrics file's fold every watchdog poll).
+LATENCY_RING = 4096
+
+#: The input buffer: an unfinished line up to MAX_LINE bytes, and room for reads of 64 KiB
+#: (pdns writes one question at a time; a replayed stream comes in large reads).
+BUFFER_BYTES = MAX_LINE + 1 + 65536
+
+_libc = ctypes.CDLL(None)
+_libc.pthread_mutex_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_libc.pthread_mutex_lock.argtypes = [ctypes.c_void_p]
+_libc.pthread_mutex_unlock.argtypes = [ctypes.c_void_p]
+
+
+class LoopShared(ctypes.Structure):
+    """The memory the Lua loop and Python's threads share: lua/serve.lua's lua2pipe_shared,
+    field for field (tests/test_lua_loop.py compares the two layouts)."""
+
+    _fields_ = [
+        ("lock", ctypes.c_ubyte * 64),  # a pthread_mutex_t (40 bytes on x86-64 glibc, 48 on arm64)
+        ("busy_since", ctypes.c_double),  # time.monotonic() when the question in hand began; 0: none
+        ("questions", ctypes.c_double),  # counters as doubles: plain numbers on the Lua side
+        ("failures", ctypes.c_double),
+        ("lists", ctypes.c_double),
+        ("latency_count", ctypes.c_double),
+        ("chores", ctypes.c_int32),
+        ("input_fd", ctypes.c_int32),
+        ("output_fd", ctypes.c_int32),
+        ("capacity", ctypes.c_int32),
+        ("start", ctypes.c_int32),  # the unread input is buffer[start:stop]
+        ("stop", ctypes.c_int32),
+        ("line_start", ctypes.c_int32),  # the line in hand is buffer[line_start:][:line_length]
+        ("line_length", ctypes.c_int32),
+        ("buffer", ctypes.c_void_p),
+        ("latencies", ctypes.c_double * LATENCY_RING),
+    ]
+
+
+class SharedMutex:
+    """The shared pthread mutex as Python's lock: ``Coprocess.answer_lock`` for the watchdog,
+    AXFR parts written from Python and off_the_clock. ctypes releases the GIL while it waits."""
+
+    def __init__(self, address: int) -> None:
+        self.address = address
+        _libc.pthread_mutex_init(address, None)
+
+    def __enter__(self) -> None:
+        _libc.pthread_mutex_lock(self.address)
+
+    def __exit__(self, *_exc: object) -> None:
+        _libc.pthread_mutex_unlock(self.address)
+
+
+class SharedInput:
+    """The Lua loop's input as the watchdog's restart reads it (``LineReader``'s ``fd`` and
+    ``pending``)."""
+
+    def __init__(self, shared: LoopShared, fd: int, pending: bytes) -> None:
+        self.shared = shared
+        self.fd = fd
+        self.storage = ctypes.create_string_buffer(pending, BUFFER_BYTES)
+        shared.buffer = ctypes.addressof(self.storage)
+        shared.capacity = BUFFER_BYTES
+        shared.input_fd = fd
+        shared.start, shared.stop = 0, len(pending)
+
+    @property
+    def pending(self) -> bytes:
+        shared = self.shared
+        return ctypes.string_at(shared.buffer + shared.start, shared.stop - shared.start)
+
+
+class LuaLoopCoprocess(Coprocess):
+    """A :class:`Coprocess` (same arguments) whose loop runs in Lua (``lua/serve.lua``).
+
+    The question's start time, the counters, the chores flag and the question in hand are
+    properties over :class:`LoopShared`, so every method of :class:`Coprocess` and the watchdog
+    sees what the Lua loop did, and the Lua loop sees what they set.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.shared = LoopShared()
+        self.python_line = b""  # in_hand when Python took the line (the handshake, Python's loop)
+        self.latency_samples: deque[float] = deque(maxlen=10000)
+        self.latencies_folded = 0
+        self.fold_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+        self.answer_lock = SharedMutex(ctypes.addressof(self.shared))  # type: ignore[assignment]
+        self.shared.output_fd = self.output_fd
+
+    # -- what the Lua loop shares
+
+    @property
+    def busy_since(self) -> float:
+        return self.shared.busy_since
+
+    @busy_since.setter
+    def busy_since(self, started: float) -> None:
+        self.shared.busy_since = started
+
+    @property
+    def questions(self) -> int:
+        return int(self.shared.questions)
+
+    @questions.setter
+    def questions(self, count: int) -> None:
+        self.shared.questions = count
+
+    @property
+    def failures(self) -> int:
+        return int(self.shared.failures)
+
+    @failures.setter
+    def failures(self, count: int) -> None:
+        self.shared.failures = count
+
+    @property
+    def lists(self) -> int:
+        return int(self.shared.lists)
+
+    @lists.setter
+    def lists(self, count: int) -> None:
+        self.shared.lists = count
+
+    @property
+    def chores(self) -> bool:
+        return bool(self.shared.chores)
+
+    @chores.setter
+    def chores(self, wanted: bool) -> None:
+        self.shared.chores = wanted
+
+    @property
+    def in_hand(self) -> bytes:
+        shared = self.shared
+        if shared.line_length < 0:
+            return self.python_line
+        return ctypes.string_at(shared.buffer + shared.line_start, shared.line_length)
+
+    @in_hand.setter
+    def in_hand(self, line: bytes) -> None:
+        self.python_line = line
+        self.shared.line_length = -1
+
+    @property
+    def latencies(self) -> deque[float]:
+        """The last 10,000 latencies, the Lua loop's folded in first (from either thread)."""
+        shared, samples = self.shared, self.latency_samples
+        with self.fold_lock:
+            count = int(shared.latency_count)
+            ring = shared.latencies
+            for index in range(max(self.latencies_folded, count - LATENCY_RING), count):
+                samples.append(ring[index % LATENCY_RING])
+            self.latencies_folded = count
+        return samples
+
+    @latencies.setter
+    def latencies(self, samples: deque[float]) -> None:
+        self.latency_samples = samples
+
+    # -- the loop
+
+    def serve_lines(self) -> None:
+        """Runs lua/serve.lua until EOF, answering in Python the lines it hands back."""
+        self.reader = SharedInput(self.shared, self.reader.fd, self.reader.pending)  # type: ignore[assignment]
+        too_long = self.unreadable_answer(str(_line_too_long()))
+        address = ctypes.addressof(self.shared)
+        while True:
+            script = self.script
+            if script is None or script.lua_loop is None:  # a fresh state that did not load
+                self._serve_in_python()
+                return
+            try:
+                outcome = script.lua_loop(address, self.lua_answer, too_long)
+            except Exception as exc:  # raised while reading a result (__tostring ...), or memory
+                started = self.busy_since or time.monotonic()
+                self._send(self._lua_failure(self.in_hand, exc), started)
+                continue
+            status = outcome[0] if isinstance(outcome, tuple) else outcome
+            if status == b"eof":
+                return
+            if status == b"error":
+                if outcome[1] != errno.EINTR:  # Python's signal handlers run on the way back
+                    raise OSError(outcome[1], os.strerror(outcome[1]))
+                continue
+            line = outcome[1]
+            if status == b"line":
+                if self.chores:
+                    self.operations.between_questions()
+                started = self.busy_since = time.monotonic()
+                text = self.answer(line)
+            else:  # b"failed": its question's clock started in Lua
+                started = self.busy_since
+                text = self.failed(line, outcome[2], bool(outcome[3]), bool(outcome[4]))
+            self._send(text, started)
+
+    def _send(self, text: bytes, started: float) -> None:
+        """Writes the answer Python made, as Python's loop does."""
+        with self.answer_lock:
+            self.busy_since = 0.0
+            write_all(self.output_fd, text)
+        self.latencies.append(time.monotonic() - started)
+
+    def _serve_in_python(self) -> None:
+        self.reader = LineReader(self.reader.fd, self.reader.pending)
+        super().serve_lines()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2240,6 +2481,8 @@ def serve_main(argv: list[str]) -> int:
         coprocess = recording(recorder, script, protocol_in, protocol_out, **settings)
     elif remote:
         coprocess = RemoteCoprocess(script, protocol_in, protocol_out, **settings)
+    elif script is not None and script.lua_loop is not None and not args.query_logging:
+        coprocess = LuaLoopCoprocess(script, protocol_in, protocol_out, **settings)
     else:
         coprocess = Coprocess(script, protocol_in, protocol_out, **settings)
     try:

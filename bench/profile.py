@@ -59,15 +59,20 @@ def _write_and_close(fd: int, data: bytes) -> None:
     os.close(fd)
 
 
-def serve_micros(lines: list[bytes], answer: Callable[[lua2pipe.Script], Any] | None = None) -> float:
-    """µs per question through Coprocess.serve; ``answer(script)`` replaces the dispatcher."""
+def serve_micros(
+    lines: list[bytes],
+    answer: Callable[[lua2pipe.Script], Any] | None = None,
+    loop: type[lua2pipe.Coprocess] = lua2pipe.Coprocess,
+) -> float:
+    """µs per question through ``loop``'s serve (Python's loop unless ``loop`` is
+    LuaLoopCoprocess); ``answer(script)`` replaces the dispatcher."""
     data = b"HELO\t5\n" + (b"\n".join(lines) + b"\n") * STREAM_REPEATS
     best = float("inf")
     for _ in range(RUNS):
         script = loaded_script()
         read_end, write_end = os.pipe()
         devnull = os.open(os.devnull, os.O_WRONLY)
-        coprocess = lua2pipe.Coprocess(script, read_end, devnull, max_query_ms=1000)
+        coprocess = loop(script, read_end, devnull, max_query_ms=1000)
         if answer is not None:
             coprocess.lua_answer = answer(script)
 
@@ -113,7 +118,11 @@ def ladder(lines: list[bytes]) -> None:
             "  + the crossing: a Lua function returns a constant answer",
             serve_micros(lines, lambda script: script.lua.eval("function() return 'END\\n' end")),
         ),
-        ("  + the dispatcher and the script: lua2pipe as it runs", serve_micros(lines)),
+        ("  + the dispatcher and the script: Python's loop (PUC runtimes)", serve_micros(lines)),
+        (
+            "LuaLoopCoprocess.serve: lua/serve.lua's loop, lua2pipe as it runs on LuaJIT",
+            serve_micros(lines, loop=lua2pipe.LuaLoopCoprocess),
+        ),
         ("dispatch.answer called from Python (crossing + Lua)", call_micros(script.dispatch.answer, lines)),
         ("dispatch.answer called from Lua (Lua only: dispatcher + script)", lua_loop_micros(script, lines)),
     ]
