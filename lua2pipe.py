@@ -7,10 +7,11 @@ into one Lua state with the environment native ``launch=lua2`` gives it, answers
 hooks. The same script, unchanged, gives the same DNS answers as under ``launch=lua2``.
 
 This module is what pdns runs. Sections, in order: settings and errors; logging; the Lua
-state (environment, script, hook dispatcher); answers; the coprocess loop; operating it (reload
-triggers, metrics); the remote backend's protocol; CMD; the command line. The Lua half lives
-in ``lua/environment.lua`` (the AuthLua4 environment), ``lua/content.lua`` (its record content
-reader), ``lua/dispatch.lua`` (the hook dispatcher: one crossing into Lua per question) and
+state (environment, script, hook dispatcher); answers; the coprocess loop; the serving loop in
+Lua (LuaJIT); operating it (reload triggers, metrics); the remote backend's protocol; CMD; the
+command line. The Lua half lives in ``lua/environment.lua`` (the AuthLua4 environment),
+``lua/content.lua`` (its record content reader), ``lua/dispatch.lua`` (the hook dispatcher: one
+crossing into Lua per question), ``lua/serve.lua`` (LuaJIT's serving loop: none) and
 ``lua/remote.lua`` (remote mode's lookup and list replies), installed as ``_lua2pipe/lua``. The
 operator's tools (the check, query, axfr, cmd, replay and metrics subcommands, --record, key
 tags, the metrics file) are the private package ``_lua2pipe``, imported only when used.
@@ -31,6 +32,7 @@ from collections import deque
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableMapping, Sequence
+    from contextlib import AbstractContextManager
     from typing import Any
 
     from _lua2pipe.record import Recorder
@@ -409,7 +411,8 @@ def fail_answer(reason: str | bytes, zone_walk: bool = False) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # The coprocess loop. pdns asks one question at a time and waits for its answer, bounded by
 # pipe-timeout; a watchdog thread answers for a hook that runs past --max-query-ms and then
-# replaces the process image (same pid, same pipes) to get a fresh Lua state.
+# replaces the process image (same pid, same pipes) to get a fresh Lua state. On LuaJIT the loop
+# itself runs in Lua (next section); this one serves the rest.
 
 
 class LineReader:
@@ -533,7 +536,7 @@ class Coprocess:
         # the lock that makes "answer it" happen once, by the loop or by the watchdog.
         self.in_hand = b""
         self.busy_since = 0.0
-        self.answer_lock = threading.Lock()
+        self.answer_lock: AbstractContextManager[object] = threading.Lock()
         self.serving_thread = 0  # the ident of the thread that runs serve(): the clock is its own
         self.log.off_the_clock = self.off_the_clock
         # Set once stdin reached EOF and dns_deinit runs: past the limit the watchdog then exits,
@@ -626,6 +629,10 @@ class Coprocess:
     def resume_mode(self) -> str:
         """What ``--resume`` hands the re-executed process: the pipe ABI (no second HELO)."""
         return str(self.abi)
+
+    def unread_input(self) -> bytes:
+        """What was read from pdns and not answered yet: a restart hands it to the new image."""
+        return self.reader.pending
 
     def runaway_answer(self, reason: str) -> bytes:
         """The watchdog's answer to the question in hand when its hook ran too long."""
@@ -922,7 +929,7 @@ class Watchdog:
             os._exit(1)
         coprocess.operations.before_restart()
         pending = os.memfd_create("lua2pipe-pending", 0)
-        os.write(pending, coprocess.reader.pending)
+        os.write(pending, coprocess.unread_input())
         os.lseek(pending, 0, os.SEEK_SET)
         os.dup2(coprocess.reader.fd, 0)
         os.dup2(coprocess.output_fd, 1)
@@ -1038,25 +1045,6 @@ class SharedMutex:
         _libc.pthread_mutex_unlock(self.address)
 
 
-class SharedInput:
-    """The Lua loop's input as the watchdog's restart reads it (``LineReader``'s ``fd`` and
-    ``pending``)."""
-
-    def __init__(self, shared: LoopShared, fd: int, pending: bytes) -> None:
-        self.shared = shared
-        self.fd = fd
-        self.storage = ctypes.create_string_buffer(pending, BUFFER_BYTES)
-        shared.buffer = ctypes.addressof(self.storage)
-        shared.capacity = BUFFER_BYTES
-        shared.input_fd = fd
-        shared.start, shared.stop = 0, len(pending)
-
-    @property
-    def pending(self) -> bytes:
-        shared = self.shared
-        return ctypes.string_at(shared.buffer + shared.start, shared.stop - shared.start)
-
-
 class LuaLoopCoprocess(Coprocess):
     """A :class:`Coprocess` (same arguments) whose loop runs in Lua (``lua/serve.lua``).
 
@@ -1072,8 +1060,9 @@ class LuaLoopCoprocess(Coprocess):
         self.latencies_folded = 0
         self.fold_lock = threading.Lock()
         super().__init__(*args, **kwargs)
-        self.answer_lock = SharedMutex(ctypes.addressof(self.shared))  # type: ignore[assignment]
+        self.answer_lock = SharedMutex(ctypes.addressof(self.shared))
         self.shared.output_fd = self.output_fd
+        self.input_buffer: ctypes.Array[ctypes.c_char] | None = None  # while the Lua loop reads
 
     # -- what the Lua loop shares
 
@@ -1147,9 +1136,20 @@ class LuaLoopCoprocess(Coprocess):
 
     # -- the loop
 
+    def unread_input(self) -> bytes:
+        shared = self.shared
+        if self.input_buffer is None:
+            return super().unread_input()
+        return ctypes.string_at(shared.buffer + shared.start, shared.stop - shared.start)
+
     def serve_lines(self) -> None:
         """Runs lua/serve.lua until EOF, answering in Python the lines it hands back."""
-        self.reader = SharedInput(self.shared, self.reader.fd, self.reader.pending)  # type: ignore[assignment]
+        shared, pending = self.shared, self.reader.pending  # what came with HELO, or the restart's
+        self.input_buffer = ctypes.create_string_buffer(pending, BUFFER_BYTES)
+        shared.buffer = ctypes.addressof(self.input_buffer)
+        shared.capacity = BUFFER_BYTES
+        shared.input_fd = self.reader.fd
+        shared.start, shared.stop = 0, len(pending)
         too_long = self.unreadable_answer(str(_line_too_long()))
         address = ctypes.addressof(self.shared)
         while True:
@@ -1189,7 +1189,8 @@ class LuaLoopCoprocess(Coprocess):
         self.latencies.append(time.monotonic() - started)
 
     def _serve_in_python(self) -> None:
-        self.reader = LineReader(self.reader.fd, self.reader.pending)
+        self.reader = LineReader(self.reader.fd, self.unread_input())
+        self.input_buffer = None
         super().serve_lines()
 
 

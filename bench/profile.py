@@ -3,9 +3,10 @@
 In process, no pdns, on the question stream `make bench` captured from pdns (captured first if
 missing) and bench/zone.lua:
 
-1. A cost ladder, µs per question (best of 3): Coprocess.serve with more and more of lua2pipe in
-   it (input through a pipe, answers to /dev/null), then the dispatcher called from Python and
-   from Lua, so the Python loop, the Python↔Lua crossing and the Lua side each get a figure.
+1. A cost ladder, µs per question (best of 3): Coprocess.serve (Python's loop) and
+   LuaLoopCoprocess.serve (lua/serve.lua's, LuaJIT's) with more and more of lua2pipe in them
+   (input through a pipe, answers to /dev/null), then the dispatcher called from Python and from
+   Lua, so each loop, the Python↔Lua crossing and the Lua side each get a figure.
 2. LuaJIT's sampling profiler (bench/profile.lua) over the question stream and over AXFRs of
    big.test (100,000 records): the share of samples per source line and VM state.
 
@@ -107,6 +108,10 @@ def lua_loop_micros(script: lua2pipe.Script, lines: list[bytes]) -> float:
     return min(loop(script.dispatch.answer, table, len(lines), STREAM_REPEATS // 4) for _ in range(RUNS))
 
 
+def constant_from_lua(script: lua2pipe.Script) -> Any:
+    return script.lua.eval("function() return 'END\\n' end")
+
+
 def ladder(lines: list[bytes]) -> None:
     script = loaded_script()
     rows = [
@@ -116,11 +121,18 @@ def ladder(lines: list[bytes]) -> None:
         ),
         (
             "  + the crossing: a Lua function returns a constant answer",
-            serve_micros(lines, lambda script: script.lua.eval("function() return 'END\\n' end")),
+            serve_micros(lines, constant_from_lua),
         ),
-        ("  + the dispatcher and the script: Python's loop (PUC runtimes)", serve_micros(lines)),
         (
-            "LuaLoopCoprocess.serve: lua/serve.lua's loop, lua2pipe as it runs on LuaJIT",
+            "  + the dispatcher and the script: Python's loop (PUC runtimes, --record ...)",
+            serve_micros(lines),
+        ),
+        (
+            "LuaLoopCoprocess.serve, constant answer: lua/serve.lua reads, splits, clocks, locks, writes",
+            serve_micros(lines, constant_from_lua, lua2pipe.LuaLoopCoprocess),
+        ),
+        (
+            "  + the dispatcher and the script: lua2pipe as it runs on LuaJIT",
             serve_micros(lines, loop=lua2pipe.LuaLoopCoprocess),
         ),
         ("dispatch.answer called from Python (crossing + Lua)", call_micros(script.dispatch.answer, lines)),

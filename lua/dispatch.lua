@@ -1,7 +1,8 @@
 -- lua2pipe hook dispatcher: the Lua half of the hot path.
 --
--- Python owns the pipe (framing, errors, logging, CMD); this file owns everything between one
--- question line and its answer text, so a question crosses from Python into Lua exactly once:
+-- The serving loop (lua/serve.lua on LuaJIT, Python's elsewhere) frames the pipe; Python owns
+-- errors, logging and CMD; this file owns everything between one question line and its answer
+-- text, so a question crosses from Python into Lua at most once (never in LuaJIT's loop):
 -- it builds the DNSName, QType and ctx values the way the native lua2 backend does, calls the
 -- script's hook, checks every row the way native lua2 reads it, and renders the rows into the
 -- final pipe answer ("DATA ...\n" lines ending in "END\n").
