@@ -760,26 +760,30 @@ class Coprocess:
             return self._lua_failure(line, exc)
         if answer is False:
             return self._answer_in_python(line)
-        self.questions += 1  # Q and AXFR lines; CMD is not a question
-        if line[0] == 65:  # "A": AXFR
-            self.lists += 1
         if answer.__class__ is bytes:
+            self.questions += 1  # Q and AXFR lines; CMD is not a question
+            if line[0] == 65:  # "A": AXFR
+                self.lists += 1
             if self.query_logging:
                 self._log_question(line, result=answer.decode("utf-8", "backslashreplace").splitlines())
             return answer
-        zone_walk, restart = len(answer) > 2 and bool(answer[2]), len(answer) > 3 and bool(answer[3])
+        zone_walk, restart = len(answer) > 2 and answer[2], len(answer) > 3 and bool(answer[3])
         return self.failed(line, answer[1], zone_walk, restart)
 
-    def failed(self, line: bytes, why: bytes, zone_walk: bool, restart: bool) -> bytes:
-        """LOG + FAIL for a question the dispatcher failed (counted as a question already);
-        ``restart``: its Lua heap stays over --max-memory, the next question gets a fresh state."""
+    def failed(self, line: bytes, why: bytes, zone_walk: Any, restart: bool) -> bytes:
+        """LOG + FAIL for a question the dispatcher failed: ``why``, and whether it was a zone
+        walk, as the dispatcher returns them. ``restart``: its Lua heap stays over --max-memory,
+        the next question gets a fresh state."""
+        self.questions += 1
+        if line[0] == 65:
+            self.lists += 1
         self.failures += 1
         self.count_memory_failure(why)
         if self.query_logging:
             self._log_question(line, error=why)
         if restart:
             self._fresh_state()
-        return fail_answer(why, zone_walk)
+        return fail_answer(why, bool(zone_walk))
 
     def _lua_failure(self, line: bytes, exc: Exception) -> bytes:
         """LOG + FAIL for an error that escaped the dispatcher's own checks: a hostile value whose
@@ -977,19 +981,20 @@ def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The serving loop in Lua, on LuaJIT (LuaLoopCoprocess, chosen at start). lua/serve.lua reads the
-# protocol's input with read(2) into a buffer, splits the lines, answers Q and AXFR through the
-# dispatcher and writes each answer with one write(2), all without returning to Python; it comes
-# back with the line in hand for everything else (CMD, lines that are not ASCII, failed
-# questions, chores between questions) and at EOF. Python stays the supervisor: start-up, HELO,
+# The serving loop in Lua, on LuaJIT (LuaLoopCoprocess, LuaLoopRemoteCoprocess, chosen at start).
+# lua/serve.lua reads the protocol's input with read(2) into a buffer, splits the lines, answers
+# the pipe's Q and AXFR (remote mode's lookups) through the dispatcher (lua/remote.lua) and
+# writes each answer with one write(2), all without returning to Python; it comes back with the
+# line in hand for everything else (CMD and remote's other requests, lines that are not ASCII,
+# failed questions, chores between questions) and at EOF. Python stays the supervisor: start-up, HELO,
 # the watchdog thread (lupa releases the GIL while Lua runs), CMD, restarts. What both sides use
 # while the loop runs lives in LoopShared, plain memory that Python allocates and the Lua side
 # reaches through the FFI at its address: the question's start time and the mutex the watchdog
 # uses, the counters the metrics read, the chores flag, and the input buffer with its unread
 # bytes, which a runaway restart hands to the new process image. It outlives the Lua state, so a
-# reload or a fresh state keeps the unread input. The PUC runtimes (no FFI), --record,
-# --query-logging and remote mode keep Python's loop (Coprocess.serve_lines), as does a
-# coprocess whose script did not load.
+# reload or a fresh state keeps the unread input. The PUC runtimes (no FFI), --record and
+# --query-logging keep Python's loop (Coprocess.serve_lines), as does a coprocess whose script
+# did not load.
 
 
 #: The latencies the Lua loop keeps until Python folds them into ``Coprocess.latencies``
@@ -1178,7 +1183,7 @@ class LuaLoopCoprocess(Coprocess):
                 text = self.answer(line)
             else:  # b"failed": its question's clock started in Lua
                 started = self.busy_since
-                text = self.failed(line, outcome[2], bool(outcome[3]), bool(outcome[4]))
+                text = self.failed(line, outcome[2], outcome[3], bool(outcome[4]))
             self._send(text, started)
 
     def _send(self, text: bytes, started: float) -> None:
@@ -1582,17 +1587,25 @@ class RemoteCoprocess(Coprocess):
             try:
                 reply = lua_answer(line)
             except Exception as exc:  # raised while the result was read (metamethods), or memory
-                memory = isinstance(exc, MemoryError)  # remote.answer_capped could not even collect
-                why = "not enough memory (--max-memory)" if memory else _lua_message(exc)
-                if memory:
-                    why += ": restarting with a fresh Lua state"
-                return self._lookup_failure(None, f"dns_lookup result could not be read: {why}", memory)
+                return self._lua_failure(line, exc)
             if reply.__class__ is bytes:
                 self.questions += 1
                 return reply
             if reply is not False:
-                return self._lookup_failure(reply[2], from_lua(reply[1]), len(reply) > 3 and bool(reply[3]))
+                return self.failed(line, reply[1], reply[2], len(reply) > 3 and bool(reply[3]))
         return self._answer_request(line)
+
+    def _lua_failure(self, line: bytes, exc: Exception) -> bytes:
+        memory = isinstance(exc, MemoryError)  # remote.answer_capped could not even collect
+        why = "not enough memory (--max-memory)" if memory else _lua_message(exc)
+        if memory:
+            why += ": restarting with a fresh Lua state"
+        return self._lookup_failure(None, f"dns_lookup result could not be read: {why}", memory)
+
+    def failed(self, line: bytes, why: bytes, qname: Any, restart: bool) -> bytes:
+        """A failing row for a lookup lua/remote.lua failed: ``why`` and the lookup's qname, as
+        it returns them."""
+        return self._lookup_failure(qname, from_lua(why), restart)
 
     def _lookup_failure(self, qname: bytes | None, why: str, restart: bool) -> bytes:
         """The reply to a lookup whose hook failed, or whose result could not be read: SERVFAIL
@@ -1806,6 +1819,11 @@ class RemoteCoprocess(Coprocess):
         # pdnsutil backend-cmd prints the result as it is: the same text as CMD's, without END
         query = _parameter(parameters, "query", str)
         return _reply(self.commands.execute(query.encode("utf-8", "surrogateescape"))[1])
+
+
+class LuaLoopRemoteCoprocess(LuaLoopCoprocess, RemoteCoprocess):
+    """A :class:`RemoteCoprocess` whose loop runs in Lua: :class:`LuaLoopCoprocess`'s loop
+    around lua/remote.lua's lookups (every other request is handed back to Python)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2480,10 +2498,11 @@ def serve_main(argv: list[str]) -> int:
 
         recording = RecordingRemoteCoprocess if remote else RecordingCoprocess
         coprocess = recording(recorder, script, protocol_in, protocol_out, **settings)
+    elif script is not None and script.lua_loop is not None and not args.query_logging:
+        lua_loop = LuaLoopRemoteCoprocess if remote else LuaLoopCoprocess
+        coprocess = lua_loop(script, protocol_in, protocol_out, **settings)
     elif remote:
         coprocess = RemoteCoprocess(script, protocol_in, protocol_out, **settings)
-    elif script is not None and script.lua_loop is not None and not args.query_logging:
-        coprocess = LuaLoopCoprocess(script, protocol_in, protocol_out, **settings)
     else:
         coprocess = Coprocess(script, protocol_in, protocol_out, **settings)
     try:

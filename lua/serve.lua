@@ -1,10 +1,11 @@
--- lua2pipe's serving loop on LuaJIT (lua2pipe.py, LuaLoopCoprocess): the pipe protocol read,
+-- lua2pipe's serving loop on LuaJIT (lua2pipe.py, LuaLoopCoprocess): the protocol read,
 -- split, dispatched and answered without returning to Python for each question.
 --
 -- Python stays the supervisor (start-up, HELO, the watchdog thread, CMD and every other rare
 -- path, restarts); this loop reads the protocol's input with read(2) into a buffer, answers the
--- Q and AXFR lines it can through dispatch.lua, writes each answer with one write(2), and
--- returns to Python with the line in hand for everything else. The loop and Python's threads
+-- lines it can through the protocol's answer function (the pipe's Q and AXFR in dispatch.lua,
+-- remote mode's lookups in remote.lua), writes each answer with one write(2), and returns to
+-- Python with the line in hand for everything else. The loop and Python's threads
 -- share one C struct (lua2pipe_shared, lua2pipe.py LoopShared, allocated by Python: it and the
 -- buffer outlive the Lua state across reloads and fresh states): the question's start time the
 -- watchdog polls, the counters, the chores flag, the unread input, and the mutex that makes
@@ -199,11 +200,12 @@ end
 --   "eof"                                  stdin reached EOF
 --   "line", line                           a line for Python to answer whole (Coprocess.answer):
 --                                          not Q or AXFR, not ASCII, or chores are waiting
---   "failed", line, why, zone_walk, restart  the dispatcher failed the question (counted here;
---                                          the question's clock still runs)
+--   "failed", line, why, context, restart  the dispatcher failed the question (Python counts
+--                                          it; its clock still runs): `answer`'s results
 --   "error", errno                         read(2) or write(2) failed
--- `address` is the lua2pipe_shared struct's, `answer` dispatch.answer or answer_capped, and
--- `too_long_answer` the LOG + FAIL for a line over MAX_LINE bytes.
+-- `address` is the lua2pipe_shared struct's, `answer` the protocol's answer function (the pipe's
+-- dispatch.answer, remote mode's remote.answer, or their answer_capped), and `too_long_answer`
+-- the protocol's answer to a line over MAX_LINE bytes.
 local function serve(address, answer, too_long_answer)
   shared = cast("lua2pipe_shared *", address)
   set_stream(stream)
@@ -218,17 +220,17 @@ local function serve(address, answer, too_long_answer)
       end
       local started = now()
       shared.busy_since = started
-      local text, why, zone_walk, restart = answer(line)
+      local text, why, context, restart = answer(line)
       if text == false then
         shared.busy_since = 0
         return "line", line
       end
+      if text == nil then
+        return "failed", line, why, context, restart
+      end
       shared.questions = shared.questions + 1
       if byte(line, 1) == 65 then -- "A": AXFR
         shared.lists = shared.lists + 1
-      end
-      if text == nil then
-        return "failed", line, why, zone_walk, restart
       end
       C.pthread_mutex_lock(lock)
       shared.busy_since = 0
