@@ -583,8 +583,6 @@ class Coprocess:
         """lua/dispatch.lua's writer (M.set_stream): the rows of an AXFR answer rendered so far,
         as text, or on LuaJIT ``length`` bytes of its answer buffer at address ``rows``, read
         here so that Lua makes no string of them."""
-        import ctypes  # first used here: 2 ms, kept off start-up
-
         self.stream(rows if isinstance(rows, bytes) else ctypes.string_at(rows, length))
 
     def stream(self, part: bytes) -> None:

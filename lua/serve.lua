@@ -76,12 +76,13 @@ local function now()
   return tonumber(timespec.seconds) + tonumber(timespec.nanoseconds) * 1e-9
 end
 
--- Writes all of text to pdns, looping on partial writes; returns nil and errno on a failure (pdns
--- gone: EPIPE). EAGAIN waits for room (a non-blocking pipe), EINTR tries again.
-local function write_all(text)
-  local fd, length, done = shared.output_fd, #text, 0
+-- Writes `length` bytes of data (a string, or the address of memory) to pdns, looping on partial
+-- writes; returns nil and errno on a failure (pdns gone: EPIPE). EAGAIN waits for room (a
+-- non-blocking pipe), EINTR tries again.
+local function write_all(data, length)
+  local fd, bytes, done = shared.output_fd, cast("const char *", data), 0
   while done < length do
-    local written = tonumber(C.write(fd, cast("const char *", text) + done, length - done))
+    local written = tonumber(C.write(fd, bytes + done, length - done))
     if written >= 0 then
       done = done + written
     else
@@ -97,12 +98,13 @@ local function write_all(text)
   return true
 end
 
--- dispatch.lua's writer of an AXFR answer's parts, as Coprocess.stream: under the lock, so a
--- runaway answer from the watchdog comes between parts; each part restarts the clock.
-local function stream(part)
+-- dispatch.lua's writer of an AXFR answer's parts, as Coprocess.stream_rows: the rows are written
+-- from the answer buffer in place (its address and length), under the lock, so a runaway answer
+-- from the watchdog comes between parts; each part restarts the clock.
+local function stream(rows, length)
   local lock = shared.lock
   C.pthread_mutex_lock(lock)
-  local ok, code = write_all(part)
+  local ok, code = write_all(rows, length)
   shared.busy_since = now()
   C.pthread_mutex_unlock(lock)
   if not ok then
@@ -234,7 +236,7 @@ local function serve(address, answer, too_long_answer)
       end
       C.pthread_mutex_lock(lock)
       shared.busy_since = 0
-      local written, write_code = write_all(text)
+      local written, write_code = write_all(text, #text)
       C.pthread_mutex_unlock(lock)
       if not written then
         return "error", write_code
@@ -244,7 +246,7 @@ local function serve(address, answer, too_long_answer)
       shared.latency_count = count + 1
     elseif taken == "too long" then
       shared.failures = shared.failures + 1
-      local written, write_code = write_all(too_long_answer)
+      local written, write_code = write_all(too_long_answer, #too_long_answer)
       if not written then
         return "error", write_code
       end
