@@ -144,19 +144,22 @@ local function read_more()
   return nil, errno()
 end
 
--- Skips the rest of an over-long line: what follows its newline stays unread.
+-- Skips the rest of an over-long line: what follows its newline stays unread. EINTR is retried
+-- here: the bytes skipped so far are gone, so Python could not resume the skip.
 local function skip_line()
+  shared.start, shared.stop = 0, 0
   while true do
-    shared.start, shared.stop = 0, 0
     local more, code = read_more()
-    if not more then
+    if more then
+      local buffer = shared.buffer
+      local newline = C.memchr(buffer, NEWLINE, shared.stop)
+      if newline ~= nil then
+        shared.start = cast("unsigned char *", newline) - buffer + 1
+        return true
+      end
+      shared.start, shared.stop = 0, 0
+    elseif more == false or code ~= EINTR then
       return more, code
-    end
-    local buffer = shared.buffer
-    local newline = C.memchr(buffer, NEWLINE, shared.stop)
-    if newline ~= nil then
-      shared.start = cast("unsigned char *", newline) - buffer + 1
-      return true
     end
   end
 end
@@ -201,7 +204,8 @@ end
 -- serve(address, answer, too_long_answer): serves lines until one needs Python, and returns why:
 --   "eof"                                  stdin reached EOF
 --   "line", line                           a line for Python to answer whole (Coprocess.answer):
---                                          not Q or AXFR, not ASCII, or chores are waiting
+--                                          `answer` handed it back (false: not Q or AXFR, not a
+--                                          lookup), it is not ASCII, or chores are waiting
 --   "failed", line, why, context, restart  the dispatcher failed the question (Python counts
 --                                          it; its clock still runs): `answer`'s results
 --   "error", errno                         read(2) or write(2) failed
