@@ -1240,7 +1240,7 @@ def report(r: Results) -> str:
             heap_kb, rss_kb = rows_cost(x.rows)
             lines.append(
                 [
-                    NATIVE if x.native else "lua2pipe",
+                    NATIVE.name if x.native else "lua2pipe",
                     x.rows,
                     f"{x.records:,}",
                     f"{x.seconds:.1f} s",
