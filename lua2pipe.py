@@ -19,7 +19,6 @@ tags, the metrics file) are the private package ``_lua2pipe``, imported only whe
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import sys
@@ -583,7 +582,12 @@ class Coprocess:
         """lua/dispatch.lua's writer (M.set_stream): the rows of an AXFR answer rendered so far,
         as text, or on LuaJIT ``length`` bytes of its answer buffer at address ``rows``, read
         here so that Lua makes no string of them."""
-        self.stream(rows if isinstance(rows, bytes) else ctypes.string_at(rows, length))
+        if isinstance(rows, bytes):
+            self.stream(rows)
+            return
+        import ctypes  # first used here (Python's loop) or by the Lua loop: 2 ms, kept off start-up
+
+        self.stream(ctypes.string_at(rows, length))
 
     def stream(self, part: bytes) -> None:
         """Writes the rows of an AXFR answer rendered so far (lua/dispatch.lua streams them, see
@@ -986,8 +990,9 @@ def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
 # line in hand for everything else (CMD and remote's other requests, lines that are not ASCII,
 # failed questions, chores between questions) and at EOF. Python stays the supervisor: start-up, HELO,
 # the watchdog thread (lupa releases the GIL while Lua runs), CMD, restarts. What both sides use
-# while the loop runs lives in LoopShared, plain memory that Python allocates and the Lua side
-# reaches through the FFI at its address: the question's start time and the mutex the watchdog
+# while the loop runs lives in LoopShared (_lua2pipe/loop_memory.py, imported once HELO is
+# answered), plain memory that Python allocates and the Lua side reaches through the FFI at its
+# address: the question's start time and the mutex the watchdog
 # uses, the counters the metrics read, the chores flag, and the input buffer with its unread
 # bytes, which a runaway restart hands to the new process image. It outlives the Lua state, so a
 # reload or a fresh state keeps the unread input. The PUC runtimes (no FFI), --record and
@@ -995,57 +1000,21 @@ def _stop_loading(log: Log, limit_ms: int, event: str) -> None:
 # did not load.
 
 
-#: The latencies the Lua loop keeps until Python folds them into ``Coprocess.latencies``
-#: (at every read of it: CMD stats, the metrics file's fold every watchdog poll).
-LATENCY_RING = 4096
-
 #: The input buffer: an unfinished line up to MAX_LINE bytes, and room for reads of 64 KiB
 #: (pdns writes one question at a time; a replayed stream comes in large reads).
 BUFFER_BYTES = MAX_LINE + 1 + 65536
 
-_libc = ctypes.CDLL(None)
-_libc.pthread_mutex_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-_libc.pthread_mutex_lock.argtypes = [ctypes.c_void_p]
-_libc.pthread_mutex_unlock.argtypes = [ctypes.c_void_p]
 
+class LoopCounters:
+    """What :class:`_lua2pipe.loop_memory.LoopShared` holds, kept in Python until the Lua loop
+    starts: that module (ctypes) is imported only once HELO is answered."""
 
-class LoopShared(ctypes.Structure):
-    """The memory the Lua loop and Python's threads share: lua/serve.lua's lua2pipe_shared,
-    field for field (tests/test_lua_loop.py compares the two layouts)."""
-
-    _fields_ = [
-        ("lock", ctypes.c_ubyte * 64),  # a pthread_mutex_t (40 bytes on x86-64 glibc, 48 on arm64)
-        ("busy_since", ctypes.c_double),  # time.monotonic() when the question in hand began; 0: none
-        ("questions", ctypes.c_double),  # counters as doubles: plain numbers on the Lua side
-        ("failures", ctypes.c_double),
-        ("lists", ctypes.c_double),
-        ("latency_count", ctypes.c_double),
-        ("chores", ctypes.c_int32),
-        ("input_fd", ctypes.c_int32),
-        ("output_fd", ctypes.c_int32),
-        ("capacity", ctypes.c_int32),
-        ("start", ctypes.c_int32),  # the unread input is buffer[start:stop]
-        ("stop", ctypes.c_int32),
-        ("line_start", ctypes.c_int32),  # the line in hand is buffer[line_start:][:line_length]
-        ("line_length", ctypes.c_int32),
-        ("buffer", ctypes.c_void_p),
-        ("latencies", ctypes.c_double * LATENCY_RING),
-    ]
-
-
-class SharedMutex:
-    """The shared pthread mutex as Python's lock: ``Coprocess.answer_lock`` for the watchdog,
-    AXFR parts written from Python and off_the_clock. ctypes releases the GIL while it waits."""
-
-    def __init__(self, address: int) -> None:
-        self.address = address
-        _libc.pthread_mutex_init(address, None)
-
-    def __enter__(self) -> None:
-        _libc.pthread_mutex_lock(self.address)
-
-    def __exit__(self, *_exc: object) -> None:
-        _libc.pthread_mutex_unlock(self.address)
+    busy_since = 0.0
+    questions = failures = lists = latency_count = 0.0
+    chores = 0
+    output_fd = -1
+    line_length = -1  # no line of the Lua loop's in hand
+    latencies: tuple[float, ...] = ()
 
 
 class LuaLoopCoprocess(Coprocess):
@@ -1057,15 +1026,14 @@ class LuaLoopCoprocess(Coprocess):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.shared = LoopShared()
+        self.shared: Any = LoopCounters()  # a LoopShared once serve_lines starts
         self.python_line = b""  # in_hand when Python took the line (the handshake, Python's loop)
         self.latency_samples: deque[float] = deque(maxlen=10000)
         self.latencies_folded = 0
         self.fold_lock = threading.Lock()
         super().__init__(*args, **kwargs)
-        self.answer_lock = SharedMutex(ctypes.addressof(self.shared))
         self.shared.output_fd = self.output_fd
-        self.input_buffer: ctypes.Array[ctypes.c_char] | None = None  # while the Lua loop reads
+        self.input_buffer: Any = None  # the Lua loop's (a ctypes array), while it reads
 
     # -- what the Lua loop shares
 
@@ -1114,6 +1082,8 @@ class LuaLoopCoprocess(Coprocess):
         shared = self.shared
         if shared.line_length < 0:
             return self.python_line
+        import ctypes  # imported by serve_lines already
+
         return ctypes.string_at(shared.buffer + shared.line_start, shared.line_length)
 
     @in_hand.setter
@@ -1128,8 +1098,8 @@ class LuaLoopCoprocess(Coprocess):
         with self.fold_lock:
             count = int(shared.latency_count)
             ring = shared.latencies
-            for index in range(max(self.latencies_folded, count - LATENCY_RING), count):
-                samples.append(ring[index % LATENCY_RING])
+            for index in range(max(self.latencies_folded, count - len(ring)), count):
+                samples.append(ring[index % len(ring)])
             self.latencies_folded = count
         return samples
 
@@ -1143,11 +1113,25 @@ class LuaLoopCoprocess(Coprocess):
         shared = self.shared
         if self.input_buffer is None:
             return super().unread_input()
+        import ctypes  # imported by serve_lines already
+
         return ctypes.string_at(shared.buffer + shared.start, shared.stop - shared.start)
 
     def serve_lines(self) -> None:
         """Runs lua/serve.lua until EOF, answering in Python the lines it hands back."""
-        shared, pending = self.shared, self.reader.pending  # what came with HELO, or the restart's
+        import ctypes
+
+        from _lua2pipe.loop_memory import LoopShared, SharedMutex
+
+        # HELO is answered (or a restart resumes): the shared memory takes over what Python kept.
+        # The watchdog takes the answer lock only for a question in hand, and there is none now.
+        counters, shared = self.shared, LoopShared()
+        for name in ("busy_since", "questions", "failures", "lists", "chores", "output_fd"):
+            setattr(shared, name, getattr(counters, name))
+        shared.line_length = -1
+        self.shared = shared
+        self.answer_lock = SharedMutex(shared)
+        pending = self.reader.pending  # what came with HELO, or the restart's
         self.input_buffer = ctypes.create_string_buffer(pending, BUFFER_BYTES)
         shared.buffer = ctypes.addressof(self.input_buffer)
         shared.capacity = BUFFER_BYTES

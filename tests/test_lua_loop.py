@@ -19,6 +19,7 @@ from helpers import q
 from test_remote import INITIALIZE, lookup, request
 
 import lua2pipe
+from _lua2pipe.loop_memory import LoopShared
 
 pytestmark = pytest.mark.lua2pipe
 
@@ -57,11 +58,11 @@ def test_the_shared_struct_has_one_layout_in_lua_and_in_python():
         'function(field) return require("ffi").offsetof("lua2pipe_shared", field) end'
     )
     size = script.lua.eval('require("ffi").sizeof("lua2pipe_shared")')
-    fields = [name for name, _ in lua2pipe.LoopShared._fields_]
+    fields = [name for name, _ in LoopShared._fields_]
     assert [(name, offset_of(name.encode())) for name in fields] == [
-        (name, getattr(lua2pipe.LoopShared, name).offset) for name in fields
+        (name, getattr(LoopShared, name).offset) for name in fields
     ]
-    assert size == ctypes.sizeof(lua2pipe.LoopShared)
+    assert size == ctypes.sizeof(LoopShared)
 
 
 def stream_of_edges() -> bytes:
