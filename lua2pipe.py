@@ -1017,12 +1017,31 @@ class LoopCounters:
     latencies: tuple[float, ...] = ()
 
 
+class SharedField:
+    """An attribute of :class:`Coprocess` that :class:`LuaLoopCoprocess` keeps in its ``shared``
+    memory (LoopShared, whose counters are doubles and flags integers), read as ``kind``."""
+
+    def __init__(self, kind: Callable[[Any], Any]) -> None:
+        self.kind = kind
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, coprocess: LuaLoopCoprocess, owner: type | None = None) -> Any:
+        return self.kind(getattr(coprocess.shared, self.name))
+
+    def __set__(self, coprocess: LuaLoopCoprocess, value: Any) -> None:
+        setattr(coprocess.shared, self.name, value)
+
+
 class LuaLoopCoprocess(Coprocess):
     """A :class:`Coprocess` (same arguments) whose loop runs in Lua (``lua/serve.lua``).
 
-    The question's start time, the counters, the chores flag and the question in hand are
-    properties over :class:`LoopShared`, so every method of :class:`Coprocess` and the watchdog
-    sees what the Lua loop did, and the Lua loop sees what they set.
+    The question's start time, the counters, the chores flag and the question in hand live in
+    its ``shared`` memory (:class:`SharedField`, ``in_hand``), so every method of
+    :class:`Coprocess` and the watchdog sees what the Lua loop did, and the Lua loop sees what
+    they set.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -1037,45 +1056,11 @@ class LuaLoopCoprocess(Coprocess):
 
     # -- what the Lua loop shares
 
-    @property
-    def busy_since(self) -> float:
-        return self.shared.busy_since
-
-    @busy_since.setter
-    def busy_since(self, started: float) -> None:
-        self.shared.busy_since = started
-
-    @property
-    def questions(self) -> int:
-        return int(self.shared.questions)
-
-    @questions.setter
-    def questions(self, count: int) -> None:
-        self.shared.questions = count
-
-    @property
-    def failures(self) -> int:
-        return int(self.shared.failures)
-
-    @failures.setter
-    def failures(self, count: int) -> None:
-        self.shared.failures = count
-
-    @property
-    def lists(self) -> int:
-        return int(self.shared.lists)
-
-    @lists.setter
-    def lists(self, count: int) -> None:
-        self.shared.lists = count
-
-    @property
-    def chores(self) -> bool:
-        return bool(self.shared.chores)
-
-    @chores.setter
-    def chores(self, wanted: bool) -> None:
-        self.shared.chores = wanted
+    busy_since = SharedField(float)
+    questions = SharedField(int)
+    failures = SharedField(int)
+    lists = SharedField(int)
+    chores = SharedField(bool)
 
     @property
     def in_hand(self) -> bytes:
